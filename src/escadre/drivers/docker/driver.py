@@ -1,0 +1,497 @@
+"""The Docker engine driver: a revision is N labelled containers on one engine.
+
+Shared resources are Docker networks and volumes; secrets and configs are files given to each container
+(see ``containers.py``). Observing reads containers back by the ``escadre.app`` label, so the engine is the
+source of truth for what runs and a lost state file loses history, never control.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from typing import Any, TypeVar
+
+import docker
+import docker.errors
+
+from escadre.core.errors import ConflictError, TargetError, UsageError
+from escadre.core.progress import Progress, ProgressEvent
+from escadre.drivers.base import (
+    LABEL_APP,
+    LABEL_MANAGED,
+    LABEL_REPLICA,
+    LABEL_REVISION,
+    LABEL_SERVICE,
+    AppStatus,
+    Health,
+    Instance,
+    InstanceState,
+    LogLine,
+    ResolvedImage,
+    ResourceRef,
+    RevisionStatus,
+    TargetInfo,
+    labels_for,
+)
+from escadre.drivers.docker.client import Connection, connect, translate
+from escadre.drivers.docker.containers import archive, container_plan
+from escadre.drivers.docker.images import resolve_image
+from escadre.model.project import Project
+from escadre.model.revision import Revision
+
+T = TypeVar("T")
+PARALLELISM = 8
+
+
+def _parallel(fn: Callable[[T], Any], items: Sequence[T]) -> None:
+    """Run ``fn`` over ``items`` on a small pool; re-raise the first error after all finished."""
+    if len(items) <= 1:
+        for item in items:
+            fn(item)
+        return
+    with ThreadPoolExecutor(max_workers=min(PARALLELISM, len(items))) as pool:
+        futures = [pool.submit(fn, item) for item in items]
+    errors = [f.exception() for f in futures if f.exception() is not None]
+    if errors:
+        raise errors[0]  # type: ignore[misc]
+
+
+def _parse_time(value: str | None) -> float | None:
+    if not value or value.startswith("0001-"):
+        return None
+    try:
+        return datetime.fromisoformat(value[:26].rstrip("Z") + "+00:00").timestamp()
+    except ValueError:
+        return None
+
+
+class DockerDriver:
+    """``Driver`` for one Docker engine (local socket, TCP with TLS, or SSH)."""
+
+    kind = "docker"
+    capabilities = frozenset({"build", "logs-follow"})
+
+    def __init__(self, name: str = "local", connection: Connection | None = None) -> None:
+        self.name = name
+        self.connection = connection or Connection()
+        self._api: docker.APIClient | None = None
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------------------------- connection
+
+    @property
+    def api(self) -> docker.APIClient:
+        with self._lock:
+            if self._api is None:
+                self._api = connect(self.connection, self.name)
+            return self._api
+
+    def _t(self, doing: str) -> Any:
+        return translate(self.name, doing, self.connection)
+
+    def info(self) -> TargetInfo:
+        with self._t("asking the engine for its version"):
+            version = self.api.version()
+        return TargetInfo(
+            kind=self.kind,
+            name=self.name,
+            endpoint=self.connection.endpoint,
+            version=str(version.get("Version", "")),
+            details={"api": str(version.get("ApiVersion", "")), "os": str(version.get("Os", ""))},
+        )
+
+    def close(self) -> None:
+        with self._lock:
+            if self._api is not None:
+                self._api.close()
+                self._api = None
+
+    # ----------------------------------------------------------------------------------- images
+
+    def prepare_image(
+        self, project: Project, service: str, progress: Progress, *, build: bool = False, dry_run: bool = False
+    ) -> ResolvedImage:
+        return resolve_image(
+            self.api, self.name, project, project.services[service], progress, build=build, dry_run=dry_run
+        )
+
+    # --------------------------------------------------------------------------- shared resources
+
+    def ensure_shared(self, project: Project, progress: Progress) -> None:
+        api = self.api
+        with self._t("listing networks"):
+            existing_nets = {n["Name"]: n for n in api.networks()}
+        for net in project.networks.values():
+            found = existing_nets.get(net.name)
+            subject = f"network {net.name}"
+            if net.external:
+                if found is None:
+                    raise UsageError(
+                        f"network {net.name!r} is declared external but does not exist on target {self.name!r}",
+                        hint=f"create it first: docker network create {net.name}",
+                    )
+                continue
+            if found is not None:
+                if (found.get("Labels") or {}).get(LABEL_APP) != project.name:
+                    raise ConflictError(
+                        f"network {net.name!r} already exists and was not created by Escadre for {project.name!r}",
+                        target=self.name,
+                        hint=f"mark it external: true, give networks.{net.key}.name another value, or remove it",
+                    )
+                continue
+            ipam = None
+            if net.ipam:
+                from docker.types import IPAMConfig, IPAMPool
+
+                pools = [
+                    IPAMPool(
+                        subnet=c.get("subnet"),
+                        iprange=c.get("ip_range"),
+                        gateway=c.get("gateway"),
+                        aux_addresses=c.get("aux_addresses"),
+                    )
+                    for c in net.ipam.get("config") or []
+                ]
+                ipam = IPAMConfig(driver=net.ipam.get("driver") or "default", pool_configs=pools)
+            with self._t(f"creating network {net.name}"):
+                api.create_network(
+                    net.name,
+                    driver=net.driver or "bridge",
+                    options=dict(net.driver_opts) or None,
+                    ipam=ipam,
+                    internal=net.internal,
+                    labels={**net.labels, **labels_for(project.name)},
+                    enable_ipv6=net.enable_ipv6,
+                    attachable=net.attachable or None,
+                    check_duplicate=True,
+                )
+            progress.emit(ProgressEvent(subject, "created", "done"))
+        with self._t("listing volumes"):
+            existing_vols = {v["Name"]: v for v in (api.volumes().get("Volumes") or [])}
+        for vol in project.volumes.values():
+            found = existing_vols.get(vol.name)
+            if vol.external:
+                if found is None:
+                    raise UsageError(
+                        f"volume {vol.name!r} is declared external but does not exist on target {self.name!r}",
+                        hint=f"create it first: docker volume create {vol.name}",
+                    )
+                continue
+            if found is not None:
+                continue
+            with self._t(f"creating volume {vol.name}"):
+                api.create_volume(
+                    vol.name,
+                    driver=vol.driver or "local",
+                    driver_opts=dict(vol.driver_opts) or None,
+                    labels={**vol.labels, **labels_for(project.name)},
+                )
+            progress.emit(ProgressEvent(f"volume {vol.name}", "created", "done"))
+
+    # ------------------------------------------------------------------------------- containers
+
+    def _containers(self, app: str, service: str | None = None, revision: str | None = None) -> list[dict[str, Any]]:
+        filters = [f"{LABEL_APP}={app}"]
+        if service is not None:
+            filters.append(f"{LABEL_SERVICE}={service}")
+        if revision is not None:
+            filters.append(f"{LABEL_REVISION}={revision}")
+        with self._t(f"listing the containers of {app}"):
+            return list(self.api.containers(all=True, filters={"label": filters}))
+
+    def _network_mode_container(self, project: Project, revision: Revision) -> str | None:
+        mode = project.services[revision.service].network_mode or ""
+        if not mode.startswith("service:"):
+            return None
+        other = mode.removeprefix("service:")
+        running = [c for c in self._containers(project.name, other) if c.get("State") == "running"]
+        return running[0]["Id"] if running else None
+
+    def _create_and_start(self, project: Project, revision: Revision, replica: int, progress: Progress) -> None:
+        api = self.api
+        image = revision.image
+        if revision.image_id:
+            with self._t(f"inspecting image {revision.image}"):
+                try:
+                    if api.inspect_image(revision.image)["Id"] != revision.image_id:
+                        image = revision.image_id
+                except docker.errors.NotFound:
+                    image = revision.image_id
+        plan = container_plan(
+            project,
+            revision,
+            replica,
+            image=image,
+            local=self.connection.is_local,
+            network_mode_container=self._network_mode_container(project, revision),
+        )
+        subject = f"service {revision.service}"
+        doing = f"creating container {plan.name}"
+        with self._t(doing):
+            host_config = api.create_host_config(**plan.host_config)
+            networking = None
+            if plan.first_network is not None:
+                net, endpoint = plan.first_network
+                networking = api.create_networking_config(
+                    {net: api.create_endpoint_config(**{k: v for k, v in endpoint.items() if v})}
+                )
+            created = api.create_container(host_config=host_config, networking_config=networking, **plan.create)
+        cid = created["Id"]
+        try:
+            with self._t(f"starting container {plan.name}"):
+                for net, endpoint in plan.extra_networks:
+                    api.connect_container_to_network(cid, net, **{k: v for k, v in endpoint.items() if v})
+                if plan.copies:
+                    api.put_archive(cid, "/", archive(plan.copies))
+                api.start(cid)
+        except Exception:
+            # a container that never started is not left behind: the next up starts clean
+            try:
+                api.remove_container(cid, force=True, v=True)
+            except docker.errors.APIError:
+                pass
+            raise
+        progress.emit(ProgressEvent(subject, "started", "done", detail=plan.name, data={"revision": revision.id}))
+
+    def apply_revision(self, project: Project, revision: Revision, replicas: int, progress: Progress) -> None:
+        existing = self._containers(project.name, revision.service, revision.id)
+        by_replica: dict[int, dict[str, Any]] = {}
+        extra: list[dict[str, Any]] = []
+        for c in existing:
+            n = int((c.get("Labels") or {}).get(LABEL_REPLICA, "0") or 0)
+            if 1 <= n <= replicas and n not in by_replica:
+                by_replica[n] = c
+            else:
+                extra.append(c)
+        missing = [n for n in range(1, replicas + 1) if n not in by_replica]
+        stopped = [
+            c for c in by_replica.values()
+            if c.get("State") in ("created", "exited", "dead") and not _completed_oneshot(c)
+        ]
+
+        def start(n: int) -> None:
+            self._create_and_start(project, revision, n, progress)
+
+        def restart(c: dict[str, Any]) -> None:
+            with self._t(f"starting container {c['Names'][0].lstrip('/')}"):
+                self.api.start(c["Id"])
+            progress.emit(ProgressEvent(f"service {revision.service}", "started", "done", detail=c["Names"][0][1:]))
+
+        _parallel(self._remove_container, extra)
+        _parallel(restart, stopped)
+        _parallel(start, missing)
+
+    def _remove_container(self, c: dict[str, Any], progress: Progress | None = None) -> None:
+        name = c["Names"][0].lstrip("/") if c.get("Names") else c["Id"][:12]
+        try:
+            with self._t(f"stopping container {name}"):
+                if c.get("State") in ("running", "restarting", "paused"):
+                    self.api.stop(c["Id"])
+                self.api.remove_container(c["Id"], v=True, force=True)
+        except TargetError as exc:
+            if "No such container" in str(exc) or "is already in progress" in str(exc):
+                return
+            raise
+        if progress is not None:
+            progress.emit(ProgressEvent(f"container {name}", "removed", "done"))
+
+    def remove_revision(self, app: str, service: str, revision: str, progress: Progress) -> None:
+        containers = self._containers(app, service, revision)
+        _parallel(lambda c: self._remove_container(c, progress), containers)
+
+    # ---------------------------------------------------------------------------------- observe
+
+    def _instance(self, summary: dict[str, Any]) -> Instance:
+        labels = summary.get("Labels") or {}
+        name = summary["Names"][0].lstrip("/") if summary.get("Names") else summary["Id"][:12]
+        try:
+            with self._t(f"inspecting container {name}"):
+                detail = self.api.inspect_container(summary["Id"])
+        except TargetError:
+            return Instance(summary["Id"], name, labels.get(LABEL_SERVICE, ""), labels.get(LABEL_REVISION, ""), "unknown")
+        st = detail.get("State") or {}
+        status = st.get("Status", "")
+        state: InstanceState
+        exit_code = st.get("ExitCode")
+        if status == "running":
+            state = "running"
+        elif status == "restarting":
+            state = "starting"
+        elif status == "created":
+            state = "created"
+        elif status == "removing":
+            state = "removing"
+        elif status in ("exited", "dead"):
+            state = "exited" if status == "exited" and not st.get("OOMKilled") else "failed"
+        else:
+            state = "unknown"
+        health: Health = "none"
+        if st.get("Health"):
+            raw = st["Health"].get("Status", "none")
+            health = raw if raw in ("healthy", "unhealthy", "starting") else "none"
+        message = st.get("Error") or ""
+        if st.get("OOMKilled"):
+            message = "killed: out of memory"
+        elif health == "unhealthy" and st.get("Health", {}).get("Log"):
+            last = st["Health"]["Log"][-1]
+            message = f"healthcheck failed (exit {last.get('ExitCode')}): {str(last.get('Output', '')).strip()[:200]}"
+        ports = tuple(
+            f"{b.get('HostIp') or '0.0.0.0'}:{b.get('HostPort')}->{port}"
+            for port, bindings in sorted(((detail.get("NetworkSettings") or {}).get("Ports") or {}).items())
+            for b in (bindings or [])
+        )
+        return Instance(
+            id=summary["Id"],
+            name=name,
+            service=labels.get(LABEL_SERVICE, ""),
+            revision=labels.get(LABEL_REVISION, ""),
+            state=state,
+            health=health,
+            exit_code=exit_code if state in ("exited", "failed") else None,
+            restarts=int(detail.get("RestartCount") or 0),
+            node=None,
+            ports=ports,
+            started_at=_parse_time(st.get("StartedAt")),
+            message=message,
+        )
+
+    def observe(self, app: str, service: str | None = None) -> AppStatus:
+        containers = self._containers(app, service)
+        if len(containers) > 4:
+            with ThreadPoolExecutor(max_workers=PARALLELISM) as pool:
+                instances = list(pool.map(self._instance, containers))
+        else:
+            instances = [self._instance(c) for c in containers]
+        groups: dict[tuple[str, str], list[Instance]] = {}
+        images: dict[tuple[str, str], str] = {}
+        for summary, inst in zip(containers, instances, strict=True):
+            key = (inst.service, inst.revision)
+            groups.setdefault(key, []).append(inst)
+            images[key] = str(summary.get("Image", ""))
+        revisions = tuple(
+            RevisionStatus(svc, rev, len(insts), tuple(sorted(insts, key=lambda i: i.name)), images[(svc, rev)])
+            for (svc, rev), insts in sorted(groups.items())
+        )
+        resources: list[ResourceRef] = []
+        if service is None:
+            with self._t(f"listing the networks and volumes of {app}"):
+                for n in self.api.networks(filters={"label": f"{LABEL_APP}={app}"}):
+                    resources.append(ResourceRef("network", n["Name"], n["Id"]))
+                for v in self.api.volumes(filters={"label": f"{LABEL_APP}={app}"}).get("Volumes") or []:
+                    resources.append(ResourceRef("volume", v["Name"]))
+        return AppStatus(app=app, revisions=revisions, resources=tuple(resources))
+
+    def list_apps(self) -> list[str]:
+        with self._t("listing Escadre's apps"):
+            containers = self.api.containers(all=True, filters={"label": f"{LABEL_MANAGED}=true"})
+            networks = self.api.networks(filters={"label": f"{LABEL_MANAGED}=true"})
+        apps = {(c.get("Labels") or {}).get(LABEL_APP) for c in containers}
+        apps |= {(n.get("Labels") or {}).get(LABEL_APP) for n in networks}
+        return sorted(a for a in apps if a)
+
+    # ----------------------------------------------------------------------------------- remove
+
+    def remove_app(self, app: str, progress: Progress, *, volumes: bool = False) -> None:
+        containers = self._containers(app)
+        _parallel(lambda c: self._remove_container(c, progress), containers)
+        api = self.api
+        with self._t(f"listing the networks of {app}"):
+            networks = api.networks(filters={"label": f"{LABEL_APP}={app}"})
+        for n in networks:
+            with self._t(f"removing network {n['Name']}"):
+                try:
+                    api.remove_network(n["Id"])
+                except docker.errors.NotFound:
+                    continue
+            progress.emit(ProgressEvent(f"network {n['Name']}", "removed", "done"))
+        if volumes:
+            with self._t(f"listing the volumes of {app}"):
+                vols = api.volumes(filters={"label": f"{LABEL_APP}={app}"}).get("Volumes") or []
+            for v in vols:
+                with self._t(f"removing volume {v['Name']}"):
+                    try:
+                        api.remove_volume(v["Name"], force=True)
+                    except docker.errors.NotFound:
+                        continue
+                progress.emit(ProgressEvent(f"volume {v['Name']}", "removed", "done"))
+
+    # ------------------------------------------------------------------------------------- logs
+
+    def logs(
+        self, app: str, services: Sequence[str] = (), *, follow: bool = False, tail: int | None = None
+    ) -> Iterator[LogLine]:
+        containers = [
+            c for c in self._containers(app)
+            if not services or (c.get("Labels") or {}).get(LABEL_SERVICE) in services
+        ]
+        if not follow:
+            lines: list[tuple[str, LogLine]] = []
+            for c in containers:
+                lines.extend(self._read_logs(c, tail))
+            lines.sort(key=lambda pair: pair[0])
+            yield from (line for _, line in lines)
+            return
+        yield from self._follow_logs(containers, tail)
+
+    def _read_logs(self, c: dict[str, Any], tail: int | None) -> list[tuple[str, LogLine]]:
+        labels = c.get("Labels") or {}
+        name = c["Names"][0].lstrip("/")
+        out: list[tuple[str, LogLine]] = []
+        for stream in ("stdout", "stderr"):
+            with self._t(f"reading the logs of {name}"):
+                raw = self.api.logs(
+                    c["Id"],
+                    stdout=stream == "stdout",
+                    stderr=stream == "stderr",
+                    timestamps=True,
+                    tail=tail if tail is not None else "all",
+                )
+            for line in raw.decode("utf-8", "replace").splitlines():
+                ts, _, text = line.partition(" ")
+                out.append((ts, LogLine(labels.get(LABEL_SERVICE, ""), name, text, stream, ts)))  # type: ignore[arg-type]
+        return out
+
+    def _follow_logs(self, containers: list[dict[str, Any]], tail: int | None) -> Iterator[LogLine]:
+        lines: queue.Queue[LogLine | None] = queue.Queue(maxsize=10_000)
+
+        def pump(c: dict[str, Any]) -> None:
+            labels = c.get("Labels") or {}
+            name = c["Names"][0].lstrip("/")
+            buf = b""
+            try:
+                for chunk in self.api.logs(c["Id"], stream=True, follow=True, tail=tail if tail is not None else "all"):
+                    buf += chunk
+                    *complete, buf = buf.split(b"\n")
+                    for raw in complete:
+                        lines.put(LogLine(labels.get(LABEL_SERVICE, ""), name, raw.decode("utf-8", "replace")))
+            except Exception:  # the container went away: its stream simply ends
+                pass
+            finally:
+                if buf:
+                    lines.put(LogLine(labels.get(LABEL_SERVICE, ""), name, buf.decode("utf-8", "replace")))
+                lines.put(None)
+
+        for c in containers:
+            threading.Thread(target=pump, args=(c,), daemon=True).start()
+        remaining = len(containers)
+        while remaining:
+            item = lines.get()
+            if item is None:
+                remaining -= 1
+                continue
+            yield item
+
+
+def _completed_oneshot(c: dict[str, Any]) -> bool:
+    """An exited container whose status says exit code 0 (a finished one-shot task)."""
+    return c.get("State") == "exited" and str(c.get("Status", "")).startswith("Exited (0)")
+
+
+def from_target_config(name: str, config: Mapping[str, Any]) -> DockerDriver:
+    return DockerDriver(name, Connection.from_config(config))
+
+
+__all__ = ["DockerDriver", "from_target_config"]

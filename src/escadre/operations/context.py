@@ -1,0 +1,77 @@
+"""The context every operation runs in: settings, the state store, and the chosen target's driver.
+
+The CLI, the API server and GitOps all build a ``Context`` and call the same operation functions, so a
+deploy behaves identically whoever triggers it. The store and the driver are opened lazily: ``escadre
+config`` never touches either, ``escadre target list`` never loads an SDK.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from escadre.core.errors import UsageError
+from escadre.core.progress import NullProgress, Progress
+from escadre.core.settings import Settings
+from escadre.drivers.base import Driver
+from escadre.state.store import StateStore, TargetRecord
+
+DEFAULT_TARGET = "local"
+
+
+@dataclass(frozen=True, slots=True)
+class TargetSpec:
+    name: str
+    kind: str
+    config: Mapping[str, Any]
+    implicit: bool = False
+
+
+@dataclass
+class Context:
+    settings: Settings = field(default_factory=Settings.from_env)
+    progress: Progress = field(default_factory=NullProgress)
+    actor: str = field(default_factory=lambda: os.environ.get("USER", "") or "unknown")
+    _store: StateStore | None = None
+    _drivers: dict[str, Driver] = field(default_factory=dict)
+
+    @property
+    def store(self) -> StateStore:
+        if self._store is None:
+            self._store = StateStore.open(self.settings.state_url)
+        return self._store
+
+    def target_spec(self, name: str | None) -> TargetSpec:
+        """The named target, or the default one: ``ESCADRE_TARGET``, else the local Docker engine."""
+        chosen = name or self.settings.target or DEFAULT_TARGET
+        record: TargetRecord | None = self.store.get_target(chosen)
+        if record is not None:
+            return TargetSpec(record.name, record.kind, record.config)
+        if chosen == DEFAULT_TARGET:
+            return TargetSpec(DEFAULT_TARGET, "docker", {}, implicit=True)
+        known = [t.name for t in self.store.list_targets()]
+        raise UsageError(
+            f"unknown target {chosen!r}",
+            hint=(
+                f"known targets: {', '.join([DEFAULT_TARGET, *known])}; add one with "
+                f"escadre target add {chosen} --kind docker --host ..."
+            ),
+        )
+
+    def driver(self, target: str | None = None) -> Driver:
+        spec = self.target_spec(target)
+        if spec.name not in self._drivers:
+            from escadre.drivers.registry import make_driver
+
+            self._drivers[spec.name] = make_driver(spec.name, spec.kind, spec.config)
+        return self._drivers[spec.name]
+
+    def close(self) -> None:
+        for driver in self._drivers.values():
+            driver.close()
+        self._drivers.clear()
+        if self._store is not None:
+            self._store.close()
+            self._store = None
