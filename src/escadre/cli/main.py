@@ -58,11 +58,19 @@ class Options:
 
 def project_options(fn: F) -> F:
     decorators = [
-        click.option("-f", "--file", "files", multiple=True, metavar="FILE",
-                     help="Compose file (repeatable; later files override earlier ones)."),
+        click.option(
+            "-f",
+            "--file",
+            "files",
+            multiple=True,
+            metavar="FILE",
+            help="Compose file (repeatable; later files override earlier ones).",
+        ),
         click.option("-p", "--project-name", help="Project name (default: from the file or directory)."),
         click.option("--project-directory", metavar="DIR", help="Base directory for relative paths."),
-        click.option("--env-file", "env_files", multiple=True, metavar="FILE", help="Environment file(s) for interpolation."),
+        click.option(
+            "--env-file", "env_files", multiple=True, metavar="FILE", help="Environment file(s) for interpolation."
+        ),
         click.option("--profile", "profiles", multiple=True, help="Enable services of this profile (repeatable)."),
     ]
     for d in reversed(decorators):
@@ -150,8 +158,14 @@ def config(opts: Options, fmt: str, list_services: bool, revisions: bool) -> Non
 @click.option("--remove-orphans", is_flag=True, help="Remove services that are no longer in the Compose files.")
 @json_option
 def up(
-    opts: Options, target: str | None, services: tuple[str, ...], build: bool, no_wait: bool,
-    timeout: float | None, remove_orphans: bool, as_json: bool,
+    opts: Options,
+    target: str | None,
+    services: tuple[str, ...],
+    build: bool,
+    no_wait: bool,
+    timeout: float | None,
+    remove_orphans: bool,
+    as_json: bool,
 ) -> None:
     """Deploy the project: only what changed is touched."""
     from escadre.cli.output import ProgressDisplay, print_json
@@ -162,14 +176,27 @@ def up(
         ctx = make_context(progress)
         try:
             result = do_up(
-                ctx, project, target=target, services=services or None, build=build, wait=not no_wait,
-                timeout=timeout, remove_orphans=remove_orphans,
+                ctx,
+                project,
+                target=target,
+                services=services or None,
+                build=build,
+                wait=not no_wait,
+                timeout=timeout,
+                remove_orphans=remove_orphans,
             )
         finally:
             ctx.close()
     if as_json:
-        print_json({"ok": result.ok, "project": result.project, "target": result.target,
-                    "services": result.outcomes, "removed_orphans": result.removed_orphans})
+        print_json(
+            {
+                "ok": result.ok,
+                "project": result.project,
+                "target": result.target,
+                "services": result.outcomes,
+                "removed_orphans": result.removed_orphans,
+            }
+        )
     else:
         _summarize_up(result)
     if not result.ok:
@@ -206,25 +233,42 @@ def plan(opts: Options, target: str | None, services: tuple[str, ...], as_json: 
     finally:
         ctx.close()
     if as_json:
-        print_json({
-            "project": result.project, "target": result.target, "has_changes": result.has_changes,
-            "changes": [
-                {"service": c.service, "action": c.action, "revision": c.revision.id if c.revision else None,
-                 "image_pending": c.image_pending, "current": c.current, "replicas": c.replicas,
-                 "current_replicas": c.current_replicas, "reason": c.reason, "changed_keys": c.changed_keys}
-                for c in result.changes
-            ],
-            "orphans": result.orphans,
-        })
+        print_json(
+            {
+                "project": result.project,
+                "target": result.target,
+                "has_changes": result.has_changes,
+                "changes": [
+                    {
+                        "service": c.service,
+                        "action": c.action,
+                        "revision": c.revision.id if c.revision else None,
+                        "image_pending": c.image_pending,
+                        "current": c.current,
+                        "replicas": c.replicas,
+                        "current_replicas": c.current_replicas,
+                        "reason": c.reason,
+                        "changed_keys": c.changed_keys,
+                    }
+                    for c in result.changes
+                ],
+                "orphans": result.orphans,
+            }
+        )
         return
     rows = []
     for c in result.changes:
         new = (c.revision.id if c.revision else "") + (" (after build)" if c.image_pending else "")
-        rows.append([c.service, c.action, ",".join(c.current) or "-", new, f"{c.current_replicas}→{c.replicas}", c.reason])
+        rows.append(
+            [c.service, c.action, ",".join(c.current) or "-", new, f"{c.current_replicas}→{c.replicas}", c.reason]
+        )
     for o in result.orphans:
         rows.append([o, "orphan", "", "", "", "not in the Compose files (up --remove-orphans removes it)"])
-    table(["service", "action", "running", "new revision", "replicas", "why"], rows,
-          title=f"{result.project} on {result.target}")
+    table(
+        ["service", "action", "running", "new revision", "replicas", "why"],
+        rows,
+        title=f"{result.project} on {result.target}",
+    )
     if not result.has_changes:
         click.echo("Nothing to change.")
 
@@ -255,8 +299,18 @@ def ps(opts: Options, target: str | None, service: str | None, as_json: bool) ->
     for rev in status.revisions:
         for inst in rev.instances:
             state = inst.state + (f" ({inst.exit_code})" if inst.exit_code is not None else "")
-            rows.append([rev.service, rev.revision, inst.name, state, inst.health if inst.health != "none" else "",
-                         str(inst.restarts or ""), ", ".join(inst.ports), inst.message])
+            rows.append(
+                [
+                    rev.service,
+                    rev.revision,
+                    inst.name,
+                    state,
+                    inst.health if inst.health != "none" else "",
+                    str(inst.restarts or ""),
+                    ", ".join(inst.ports),
+                    inst.message,
+                ]
+            )
     if not rows:
         click.echo(f"No instances of project {name!r} on this target.")
         return
@@ -273,7 +327,9 @@ def ps(opts: Options, target: str | None, service: str | None, as_json: bool) ->
 @click.option("-f", "--follow", is_flag=True, help="Keep streaming new lines.")
 @click.option("--tail", type=int, metavar="N", help="Only the last N lines of each instance.")
 @click.option("--no-prefix", is_flag=True, help="Do not prefix lines with the instance name.")
-def logs(opts: Options, target: str | None, services: tuple[str, ...], follow: bool, tail: int | None, no_prefix: bool) -> None:
+def logs(
+    opts: Options, target: str | None, services: tuple[str, ...], follow: bool, tail: int | None, no_prefix: bool
+) -> None:
     """Show the output of the project's instances."""
     from escadre.operations.inspect import logs as do_logs
 
@@ -334,7 +390,9 @@ def down(opts: Options, target: str | None, volumes: bool, as_json: bool) -> Non
 @click.option("--events", "with_events", is_flag=True, help="Show the event log instead of deployments.")
 @click.option("--limit", type=int, default=50, show_default=True)
 @json_option
-def history(opts: Options, target: str | None, service: str | None, with_events: bool, limit: int, as_json: bool) -> None:
+def history(
+    opts: Options, target: str | None, service: str | None, with_events: bool, limit: int, as_json: bool
+) -> None:
     """Deployments (or events) of the project, newest first."""
     from escadre.cli.output import ago, print_json, table
     from escadre.operations.inspect import history as do_history
@@ -349,16 +407,29 @@ def history(opts: Options, target: str | None, service: str | None, with_events:
         print_json({"deployments": hist.deployments, "events": hist.events} if with_events else hist.deployments)
         return
     if with_events:
-        table(["when", "kind", "service", "level", "message"],
-              [[ago(e.ts), e.kind, e.service or "", e.level, e.message] for e in hist.events])
+        table(
+            ["when", "kind", "service", "level", "message"],
+            [[ago(e.ts), e.kind, e.service or "", e.level, e.message] for e in hist.events],
+        )
         return
     rows = []
     for d in hist.deployments:
         took = ""
         if d.finished_at:
             took = f"{(d.finished_at - d.started_at).total_seconds():.1f}s"
-        rows.append([str(d.id), ago(d.started_at), d.service, d.from_revision or "-", d.revision, d.strategy,
-                     d.status, took, d.message])
+        rows.append(
+            [
+                str(d.id),
+                ago(d.started_at),
+                d.service,
+                d.from_revision or "-",
+                d.revision,
+                d.strategy,
+                d.status,
+                took,
+                d.message,
+            ]
+        )
     if not rows:
         click.echo(f"No deployments of {name!r} recorded yet.")
         return
@@ -386,8 +457,17 @@ def target() -> None:
 @click.option("--replace", is_flag=True, help="Replace an existing target of that name.")
 @json_option
 def target_add(
-    name: str, kind: str, host: str | None, tls: bool, tlsverify: bool, tlscacert: str | None,
-    tlscert: str | None, tlskey: str | None, no_check: bool, replace: bool, as_json: bool,
+    name: str,
+    kind: str,
+    host: str | None,
+    tls: bool,
+    tlsverify: bool,
+    tlscacert: str | None,
+    tlscert: str | None,
+    tlskey: str | None,
+    no_check: bool,
+    replace: bool,
+    as_json: bool,
 ) -> None:
     """Register a target (connects first to check it answers)."""
     from escadre.cli.output import print_json
@@ -428,9 +508,18 @@ def target_list(as_json: bool) -> None:
     if as_json:
         print_json(targets)
         return
-    table(["name", "kind", "address", "note"],
-          [[t.name, t.kind, t.config.get("host") or "DOCKER_HOST / local socket" if t.kind == "docker" else "",
-            "default" if t.implicit else ""] for t in targets])
+    table(
+        ["name", "kind", "address", "note"],
+        [
+            [
+                t.name,
+                t.kind,
+                t.config.get("host") or "DOCKER_HOST / local socket" if t.kind == "docker" else "",
+                "default" if t.implicit else "",
+            ]
+            for t in targets
+        ],
+    )
 
 
 @target.command("remove")

@@ -109,7 +109,9 @@ class RichProgress:
             else:
                 icon = Text(_SYMBOL.get(ev.status, "·"), style=style.get(ev.status, ""))
             detail = f" [dim]{ev.detail}[/dim]" if ev.detail else ""
-            table.add_row(icon, Text(subject, style="bold"), Text.from_markup(f"{_escape(ev.action)}{_escape_dim(detail)}"))
+            table.add_row(
+                icon, Text(subject, style="bold"), Text.from_markup(f"{_escape(ev.action)}{_escape_dim(detail)}")
+            )
         return table
 
     def __enter__(self) -> RichProgress:

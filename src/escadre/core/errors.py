@@ -105,9 +105,7 @@ class TargetUnreachableError(TargetError):
 class TemporaryTargetError(TargetError):
     """A transient failure: retrying after ``delay`` seconds may succeed."""
 
-    def __init__(
-        self, message: str, *, target: str | None = None, delay: float = 1.0, hint: str | None = None
-    ) -> None:
+    def __init__(self, message: str, *, target: str | None = None, delay: float = 1.0, hint: str | None = None) -> None:
         super().__init__(message, target=target, hint=hint)
         self.delay = delay
 

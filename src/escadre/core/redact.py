@@ -62,7 +62,8 @@ def redact_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
             redacted = {}
             for name, item in out[section].items():
                 if isinstance(item, Mapping) and "content" in item and section == "secrets":
-                    item = {**item, "content": marker(str(item["content"]))}
-                redacted[name] = item
+                    redacted[name] = {**item, "content": marker(str(item["content"]))}
+                else:
+                    redacted[name] = item
             out[section] = redacted
     return out

@@ -43,9 +43,7 @@ def parse_duration(value: str | int | float) -> float:
         total += float(match.group(1)) * _DURATION_UNITS[match.group(2)]
         pos = match.end()
     if pos != len(text) or not text:
-        raise ValueError(
-            f"invalid duration {value!r}: use a number with a unit, like '500ms', '30s', '1m30s' or '2h'"
-        )
+        raise ValueError(f"invalid duration {value!r}: use a number with a unit, like '500ms', '30s', '1m30s' or '2h'")
     return total
 
 

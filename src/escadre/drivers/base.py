@@ -111,8 +111,9 @@ class RevisionStatus:
     @property
     def failed(self) -> tuple[Instance, ...]:
         return tuple(
-            i for i in self.instances if i.state == "failed" or i.health == "unhealthy" or
-            (i.state == "exited" and i.exit_code not in (0, None))
+            i
+            for i in self.instances
+            if i.state == "failed" or i.health == "unhealthy" or (i.state == "exited" and i.exit_code not in (0, None))
         )
 
 

@@ -215,7 +215,7 @@ class MemoryDriver:
     ) -> Iterator[LogLine]:
         with self._lock:
             state = self._apps.get(app)
-            lines = []
+            lines: list[LogLine] = []
             for (svc, _), rev in sorted(state.revisions.items()) if state else []:
                 if services and svc not in services:
                     continue

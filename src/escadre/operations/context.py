@@ -36,6 +36,7 @@ class Context:
     actor: str = field(default_factory=lambda: os.environ.get("USER", "") or "unknown")
     _store: StateStore | None = None
     _drivers: dict[str, Driver] = field(default_factory=dict)
+    _from_store: set[str] = field(default_factory=set)
 
     @property
     def store(self) -> StateStore:
@@ -46,6 +47,9 @@ class Context:
     def target_spec(self, name: str | None) -> TargetSpec:
         """The named target, or the default one: ``ESCADRE_TARGET``, else the local Docker engine."""
         chosen = name or self.settings.target or DEFAULT_TARGET
+        attached = self._drivers.get(chosen)
+        if attached is not None and chosen not in self._from_store:
+            return TargetSpec(chosen, attached.kind, {})
         record: TargetRecord | None = self.store.get_target(chosen)
         if record is not None:
             return TargetSpec(record.name, record.kind, record.config)
@@ -66,12 +70,18 @@ class Context:
             from escadre.drivers.registry import make_driver
 
             self._drivers[spec.name] = make_driver(spec.name, spec.kind, spec.config)
+            self._from_store.add(spec.name)
         return self._drivers[spec.name]
+
+    def attach(self, driver: Driver) -> None:
+        """Use ``driver`` for the target of its name (tests, embedding, ``--dry-run``)."""
+        self._drivers[driver.name] = driver
 
     def close(self) -> None:
         for driver in self._drivers.values():
             driver.close()
         self._drivers.clear()
+        self._from_store.clear()
         if self._store is not None:
             self._store.close()
             self._store = None

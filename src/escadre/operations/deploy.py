@@ -148,8 +148,11 @@ def compute_plan(
             previous = record.spec if record else None
         changes.append(
             plan_service(
-                svc, revision, observed,
-                image_pending=image.id is None and svc.build is not None, previous_spec=previous,
+                svc,
+                revision,
+                observed,
+                image_pending=image.id is None and svc.build is not None,
+                previous_spec=previous,
             )
         )
     orphans = tuple(s for s in observed.services if s not in project.services)
@@ -190,14 +193,25 @@ def up(
     driver.info()
     store.upsert_project(project.name, spec.name, working_dir=project.working_dir, files=project.files)
     store.add_event(
-        "up.started", f"up of {len(names)} service(s)", project=project.name, target=spec.name,
-        actor=ctx.actor, data={"services": names},
+        "up.started",
+        f"up of {len(names)} service(s)",
+        project=project.name,
+        target=spec.name,
+        actor=ctx.actor,
+        data={"services": names},
     )
     driver.ensure_shared(project, progress)
     observed = driver.observe(project.name)
     image_failures: dict[str, str] = {}
     the_plan, revisions = compute_plan(
-        ctx, project, driver, observed, names, build=build, dry_run=False, target=spec.name,
+        ctx,
+        project,
+        driver,
+        observed,
+        names,
+        build=build,
+        dry_run=False,
+        target=spec.name,
         failures=image_failures,
     )
     changes = {c.service: c for c in the_plan.changes}
@@ -214,8 +228,11 @@ def up(
         for dep in project.services[name].depends_on:
             if dep.service in needs:
                 needs[dep.service].add(
-                    "ready" if dep.condition == "service_healthy"
-                    else "completed" if dep.condition == "service_completed_successfully" else "started"
+                    "ready"
+                    if dep.condition == "service_healthy"
+                    else "completed"
+                    if dep.condition == "service_completed_successfully"
+                    else "started"
                 )
 
     def worker(name: str) -> None:
@@ -243,16 +260,23 @@ def up(
                 if dep.condition == "service_completed_successfully" and not other.completed:
                     raise _Skipped(f"dependency {dep.service!r} did not complete successfully")
             change = changes[name]
-            status = _execute(ctx, project, driver, spec.name, change, revisions[name], timeout=timeout)
+            status, deployment = _execute(ctx, project, driver, spec.name, change, revisions[name], timeout=timeout)
             run.started.set()
             want: Want | None = None
             if "completed" in needs[name]:
                 want = "completed"
             elif wait or "ready" in needs[name]:
                 want = "ready"
-            if want is not None:
-                verdict = _wait(ctx, driver, project, change, revisions[name], want, timeout)
-                run.completed = verdict.completed
+            try:
+                if want is not None:
+                    verdict = _wait(ctx, driver, project, change, revisions[name], want, timeout)
+                    run.completed = verdict.completed
+            except EscadreError as exc:
+                if deployment is not None:
+                    _close_deployment(ctx, project.name, spec.name, name, deployment, exc.message)
+                raise
+            if deployment is not None:
+                _close_deployment(ctx, project.name, spec.name, name, deployment, None)
             outcomes[name] = ServiceOutcome(name, status, revisions[name].id, seconds=time.monotonic() - begun)
         except _Skipped as exc:
             run.failed = str(exc)
@@ -277,21 +301,34 @@ def up(
         if remove_orphans:
             for rev in observed.for_service(orphan):
                 driver.remove_revision(project.name, orphan, rev.revision, progress)
-            store.add_event("service.removed", f"orphan service {orphan} removed", project=project.name,
-                            target=spec.name, service=orphan, actor=ctx.actor)
+            store.add_event(
+                "service.removed",
+                f"orphan service {orphan} removed",
+                project=project.name,
+                target=spec.name,
+                service=orphan,
+                actor=ctx.actor,
+            )
             removed.append(orphan)
         else:
-            progress.emit(ProgressEvent(
-                f"service {orphan}", "orphan", "warning",
-                detail="runs on the target but is not in the Compose files; remove it with --remove-orphans",
-            ))
+            progress.emit(
+                ProgressEvent(
+                    f"service {orphan}",
+                    "orphan",
+                    "warning",
+                    detail="runs on the target but is not in the Compose files; remove it with --remove-orphans",
+                )
+            )
     result = UpResult(
         project.name, spec.name, the_plan, tuple(outcomes[n] for n in names if n in outcomes), tuple(removed)
     )
     store.add_event(
         "up.finished" if result.ok else "up.failed",
         "up finished" if result.ok else f"up failed: {', '.join(o.service for o in result.failures)}",
-        project=project.name, target=spec.name, actor=ctx.actor, level="info" if result.ok else "error",
+        project=project.name,
+        target=spec.name,
+        actor=ctx.actor,
+        level="info" if result.ok else "error",
         data={o.service: o.status for o in result.outcomes},
     )
     return result
@@ -302,7 +339,12 @@ class _Skipped(Exception):
 
 
 def _wait(
-    ctx: Context, driver: Driver, project: Project, change: ServiceChange, revision: Revision, want: Want,
+    ctx: Context,
+    driver: Driver,
+    project: Project,
+    change: ServiceChange,
+    revision: Revision,
+    want: Want,
     timeout: float,
 ) -> Verdict:
     subject = f"service {change.service}"
@@ -317,41 +359,95 @@ def _wait(
     return verdict
 
 
+def _close_deployment(ctx: Context, app: str, target: str, service: str, deployment: int, failure: str | None) -> None:
+    store = ctx.store
+    if failure is None:
+        store.update_deployment(deployment, status="succeeded")
+        store.add_event(
+            "deploy.succeeded",
+            f"{service} is ready",
+            project=app,
+            target=target,
+            service=service,
+            deployment_id=deployment,
+            actor=ctx.actor,
+        )
+    else:
+        store.update_deployment(deployment, status="failed", message=failure)
+        store.add_event(
+            "deploy.failed",
+            f"{service}: {failure}",
+            project=app,
+            target=target,
+            service=service,
+            deployment_id=deployment,
+            level="error",
+            actor=ctx.actor,
+        )
+
+
 def _execute(
-    ctx: Context, project: Project, driver: Driver, target: str, change: ServiceChange, revision: Revision,
-    *, timeout: float,
-) -> OutcomeStatus:
-    """Carry out one service's change; records the deployment when the revision changes."""
+    ctx: Context,
+    project: Project,
+    driver: Driver,
+    target: str,
+    change: ServiceChange,
+    revision: Revision,
+    *,
+    timeout: float,
+) -> tuple[OutcomeStatus, int | None]:
+    """Carry out one service's change. A new revision opens a deployment record, returned so the
+    caller closes it once the service is ready (or failed)."""
     store, progress = ctx.store, ctx.progress
     subject = f"service {change.service}"
     app = project.name
     if change.action == "unchanged":
         progress.emit(ProgressEvent(subject, "unchanged", "done", detail=revision.id))
-        return "unchanged"
+        return "unchanged", None
     if change.action in ("scale", "start"):
         progress.emit(ProgressEvent(subject, "scaling" if change.action == "scale" else "starting", "running"))
         driver.apply_revision(project, revision, change.replicas, progress)
         store.add_event(
             f"service.{'scaled' if change.action == 'scale' else 'started'}",
-            f"{change.service}: {change.reason}", project=app, target=target, service=change.service,
-            actor=ctx.actor, data={"revision": revision.id, "replicas": change.replicas},
+            f"{change.service}: {change.reason}",
+            project=app,
+            target=target,
+            service=change.service,
+            actor=ctx.actor,
+            data={"revision": revision.id, "replicas": change.replicas},
         )
-        return "scaled" if change.action == "scale" else "started"
+        return ("scaled" if change.action == "scale" else "started"), None
     store.record_revision(app, target, revision)
     previous = change.current[0] if len(change.current) == 1 else None
     svc = project.services[change.service]
     strategy = ctx_strategy(project, change.service)
     deployment = store.start_deployment(
-        app, target, change.service, revision.id, from_revision=previous, strategy=strategy,
+        app,
+        target,
+        change.service,
+        revision.id,
+        from_revision=previous,
+        strategy=strategy,
     )
     store.add_event(
-        "deploy.started", f"{change.service} → {revision.id} ({change.reason})", project=app, target=target,
-        service=change.service, deployment_id=deployment.id, actor=ctx.actor,
+        "deploy.started",
+        f"{change.service} → {revision.id} ({change.reason})",
+        project=app,
+        target=target,
+        service=change.service,
+        deployment_id=deployment.id,
+        actor=ctx.actor,
         data={"revision": revision.id, "from": list(change.current), "strategy": strategy},
     )
     try:
-        progress.emit(ProgressEvent(subject, "creating" if change.action == "create" else "updating", "running",
-                                    detail=f"{revision.id} ({change.reason})"))
+        progress.emit(
+            ProgressEvent(
+                subject,
+                "creating" if change.action == "create" else "updating",
+                "running",
+                detail=f"{revision.id} ({change.reason})",
+            )
+        )
         old = [r for r in change.current if r != revision.id]
         start_first = (
             strategy == "rolling"
@@ -370,23 +466,16 @@ def _execute(
                 driver.remove_revision(app, change.service, rev, progress)
             driver.apply_revision(project, revision, change.replicas, progress)
     except EscadreError as exc:
-        store.update_deployment(deployment.id, status="failed", message=exc.message)
-        store.add_event("deploy.failed", f"{change.service}: {exc.message}", project=app, target=target,
-                        service=change.service, deployment_id=deployment.id, level="error", actor=ctx.actor)
+        _close_deployment(ctx, app, target, change.service, deployment.id, exc.message)
         raise
-    store.update_deployment(deployment.id, status="succeeded")
-    store.add_event("deploy.succeeded", f"{change.service} runs {revision.id}", project=app, target=target,
-                    service=change.service, deployment_id=deployment.id, actor=ctx.actor)
-    return "created" if change.action == "create" else "updated"
+    return ("created" if change.action == "create" else "updated"), deployment.id
 
 
 def ctx_strategy(project: Project, service: str) -> str:
     return project.settings.rollout_for(project.services[service].settings).strategy
 
 
-def down(
-    ctx: Context, project_name: str, *, target: str | None = None, volumes: bool = False
-) -> list[str]:
+def down(ctx: Context, project_name: str, *, target: str | None = None, volumes: bool = False) -> list[str]:
     """Remove everything Escadre created for the project on the target; returns what was removed."""
     spec = ctx.target_spec(target)
     driver = ctx.driver(spec.name)
@@ -404,8 +493,12 @@ def down(
         for dep in active:
             ctx.store.update_deployment(dep.id, status="aborted", message="removed by down")
         ctx.store.add_event(
-            "down", f"removed {len(removed)} object(s)" + (" including volumes" if volumes else ""),
-            project=project_name, target=spec.name, actor=ctx.actor, data={"removed": removed},
+            "down",
+            f"removed {len(removed)} object(s)" + (" including volumes" if volumes else ""),
+            project=project_name,
+            target=spec.name,
+            actor=ctx.actor,
+            data={"removed": removed},
         )
     if not removed and not volumes:
         ctx.progress.emit(ProgressEvent(f"project {project_name}", "nothing to remove", "info"))

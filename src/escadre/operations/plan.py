@@ -114,13 +114,23 @@ def plan_service(
     if mine is not None and not others:
         if mine.desired != replicas:
             return ServiceChange(
-                service.name, "scale", revision, current, replicas, mine.desired,
+                service.name,
+                "scale",
+                revision,
+                current,
+                replicas,
+                mine.desired,
                 f"replicas {mine.desired} → {replicas}",
             )
         stopped = [i for i in mine.instances if i.state in ("exited", "failed", "created") and not i.completed]
         if stopped:
             return ServiceChange(
-                service.name, "start", revision, current, replicas, mine.desired,
+                service.name,
+                "start",
+                revision,
+                current,
+                replicas,
+                mine.desired,
                 f"{len(stopped)} instance(s) not running",
             )
         return ServiceChange(service.name, "unchanged", revision, current, replicas, mine.desired)

@@ -136,10 +136,11 @@ class StateStore:
                 from sqlalchemy.pool import StaticPool
 
                 kwargs: dict[str, Any] = {"connect_args": {"timeout": 30, "check_same_thread": False}}
-                if url == "sqlite:///:memory:" or url == "sqlite://":
+                if url in {"sqlite:///:memory:", "sqlite://"}:
                     kwargs["poolclass"] = StaticPool
                 engine = create_engine(url, **kwargs)
                 event.listen(engine, "connect", _sqlite_pragmas)
+                event.listen(engine, "begin", _sqlite_begin_immediate)
             else:
                 engine = create_engine(url, pool_pre_ping=True)
         except (SQLAlchemyError, ImportError) as exc:
@@ -278,12 +279,28 @@ class StateStore:
         return s.scalars(select(ProjectRow).where(ProjectRow.name == name, ProjectRow.target == target)).first()
 
     def _require_project(self, s: Session, name: str, target: str) -> ProjectRow:
+        """The project's row, inserted if missing; safe against concurrent inserts (Postgres)."""
         row = self._project_row(s, name, target)
-        if row is None:
-            row = ProjectRow(name=name, target=target, working_dir="", files=[])
-            s.add(row)
+        if row is not None:
+            return row
+        values = {
+            "name": name,
+            "target": target,
+            "working_dir": "",
+            "files": [],
+            "created_at": utcnow(),
+            "updated_at": utcnow(),
+        }
+        if s.get_bind().dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            s.execute(pg_insert(ProjectRow).values(**values).on_conflict_do_nothing())
+        else:
+            s.add(ProjectRow(**values))
             s.flush()
-        return row
+        found = self._project_row(s, name, target)
+        assert found is not None
+        return found
 
     # ---------------------------------------------------------------------------------- revisions
 
@@ -529,12 +546,20 @@ class StateStore:
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    # pysqlite's own transaction handling defers BEGIN and cannot take the write lock up front;
+    # we disable it and issue BEGIN IMMEDIATE ourselves, so concurrent writers queue on busy_timeout
+    # instead of failing with "database is locked" when two readers both try to upgrade.
+    dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=30000")
     cur.close()
+
+
+def _sqlite_begin_immediate(conn: Any) -> None:
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def _safe_url(url: str) -> str:
@@ -554,7 +579,13 @@ def _project(r: ProjectRow) -> ProjectRecord:
 
 def _revision(r: RevisionRow, p: ProjectRow) -> RevisionRecord:
     return RevisionRecord(
-        p.name, p.target, r.service, r.revision, r.image, r.image_id, dict(r.spec or {}),
+        p.name,
+        p.target,
+        r.service,
+        r.revision,
+        r.image,
+        r.image_id,
+        dict(r.spec or {}),
         _aware(r.created_at) or utcnow(),
     )
 

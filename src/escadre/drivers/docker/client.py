@@ -96,7 +96,9 @@ def unreachable(conn: Connection, target: str, exc: BaseException) -> TargetUnre
         if conn.is_local
         else "check that the engine is running and reachable from here, and the TLS/SSH settings of the target"
     )
-    return TargetUnreachableError(f"cannot reach the Docker engine at {conn.endpoint}: {detail}", target=target, hint=hint)
+    return TargetUnreachableError(
+        f"cannot reach the Docker engine at {conn.endpoint}: {detail}", target=target, hint=hint
+    )
 
 
 _PORT_TAKEN = re.compile(r"(?:Bind for |listen tcp[46]? |listen udp[46]? )([0-9a-f.:\[\]]*?):(\d+)")

@@ -185,13 +185,22 @@ def container_plan(
                 )
             )
         else:
-            mounts.append(Mount(target=m.target, source=None, type="tmpfs", tmpfs_size=m.tmpfs_size, tmpfs_mode=m.tmpfs_mode))
+            mounts.append(
+                Mount(target=m.target, source=None, type="tmpfs", tmpfs_size=m.tmpfs_size, tmpfs_mode=m.tmpfs_mode)
+            )
     copies: list[FileCopy] = []
     for kind, refs, pool in (("secret", svc.secrets, project.secrets), ("config", svc.configs, project.configs)):
         for fm in refs:
             _file_mount(
-                fm, pool[fm.source], kind, local=local, read_only_rootfs=svc.read_only, environ=env,
-                mounts=mounts, copies=copies, service=svc,
+                fm,
+                pool[fm.source],
+                kind,
+                local=local,
+                read_only_rootfs=svc.read_only,
+                environ=env,
+                mounts=mounts,
+                copies=copies,
+                service=svc,
             )
 
     port_bindings: dict[str, list[tuple[str, int | str]]] = {}

@@ -7,6 +7,7 @@ source of truth for what runs and a lost state file loses history, never control
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -216,7 +217,7 @@ class DockerDriver:
         if revision.image_id:
             with self._t(f"inspecting image {revision.image}"):
                 try:
-                    if api.inspect_image(revision.image)["Id"] != revision.image_id:
+                    if api.inspect_image(revision.image)["Id"] != revision.image_id:  # type: ignore[no-untyped-call]
                         image = revision.image_id
                 except docker.errors.NotFound:
                     image = revision.image_id
@@ -236,7 +237,7 @@ class DockerDriver:
             if plan.first_network is not None:
                 net, endpoint = plan.first_network
                 networking = api.create_networking_config(
-                    {net: api.create_endpoint_config(**{k: v for k, v in endpoint.items() if v})}
+                    {net: api.create_endpoint_config(**{k: v for k, v in endpoint.items() if v})}  # type: ignore[arg-type]
                 )
             created = api.create_container(host_config=host_config, networking_config=networking, **plan.create)
         cid = created["Id"]
@@ -249,10 +250,8 @@ class DockerDriver:
                 api.start(cid)
         except Exception:
             # a container that never started is not left behind: the next up starts clean
-            try:
+            with contextlib.suppress(docker.errors.APIError):
                 api.remove_container(cid, force=True, v=True)
-            except docker.errors.APIError:
-                pass
             raise
         progress.emit(ProgressEvent(subject, "started", "done", detail=plan.name, data={"revision": revision.id}))
 
@@ -268,7 +267,8 @@ class DockerDriver:
                 extra.append(c)
         missing = [n for n in range(1, replicas + 1) if n not in by_replica]
         stopped = [
-            c for c in by_replica.values()
+            c
+            for c in by_replica.values()
             if c.get("State") in ("created", "exited", "dead") and not _completed_oneshot(c)
         ]
 
@@ -311,7 +311,9 @@ class DockerDriver:
             with self._t(f"inspecting container {name}"):
                 detail = self.api.inspect_container(summary["Id"])
         except TargetError:
-            return Instance(summary["Id"], name, labels.get(LABEL_SERVICE, ""), labels.get(LABEL_REVISION, ""), "unknown")
+            return Instance(
+                summary["Id"], name, labels.get(LABEL_SERVICE, ""), labels.get(LABEL_REVISION, ""), "unknown"
+            )
         st = detail.get("State") or {}
         status = st.get("Status", "")
         state: InstanceState
@@ -424,8 +426,7 @@ class DockerDriver:
         self, app: str, services: Sequence[str] = (), *, follow: bool = False, tail: int | None = None
     ) -> Iterator[LogLine]:
         containers = [
-            c for c in self._containers(app)
-            if not services or (c.get("Labels") or {}).get(LABEL_SERVICE) in services
+            c for c in self._containers(app) if not services or (c.get("Labels") or {}).get(LABEL_SERVICE) in services
         ]
         if not follow:
             lines: list[tuple[str, LogLine]] = []
@@ -451,7 +452,7 @@ class DockerDriver:
                 )
             for line in raw.decode("utf-8", "replace").splitlines():
                 ts, _, text = line.partition(" ")
-                out.append((ts, LogLine(labels.get(LABEL_SERVICE, ""), name, text, stream, ts)))  # type: ignore[arg-type]
+                out.append((ts, LogLine(labels.get(LABEL_SERVICE, ""), name, text, stream, ts)))
         return out
 
     def _follow_logs(self, containers: list[dict[str, Any]], tail: int | None) -> Iterator[LogLine]:

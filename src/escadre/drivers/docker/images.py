@@ -35,8 +35,8 @@ def _dockerignore(context: Path) -> list[str]:
     if not path.exists():
         return []
     patterns = []
-    for line in path.read_text().splitlines():
-        line = line.strip()
+    for raw in path.read_text().splitlines():
+        line = raw.strip()
         if line and not line.startswith("#"):
             patterns.append(line)
     return patterns
@@ -91,7 +91,7 @@ def find_built(api: docker.APIClient, target: str, bhash: str) -> str | None:
 def image_id(api: docker.APIClient, target: str, ref: str) -> str | None:
     try:
         with translate(target, f"inspecting image {ref}"):
-            return str(api.inspect_image(ref)["Id"])
+            return str(api.inspect_image(ref)["Id"])  # type: ignore[no-untyped-call]
     except OperationFailed:
         return None
     except docker.errors.NotFound:
@@ -109,8 +109,8 @@ def _stream_lines(chunks: Iterable[dict[str, Any]], subject: str, progress: Prog
         text = chunk.get("stream") or chunk.get("status") or ""
         if chunk.get("progress"):
             text = f"{text} {chunk['progress']}"
-        for line in str(text).splitlines():
-            line = line.rstrip()
+        for raw in str(text).splitlines():
+            line = raw.rstrip()
             if not line:
                 continue
             tail = [*tail[-19:], line]

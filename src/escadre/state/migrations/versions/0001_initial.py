@@ -76,9 +76,7 @@ def upgrade() -> None:
         sa.Column("ts", TS, nullable=False),
         sa.Column("project_id", sa.Integer(), sa.ForeignKey("projects.id", ondelete="CASCADE"), nullable=True),
         sa.Column("service", sa.String(200), nullable=True),
-        sa.Column(
-            "deployment_id", sa.Integer(), sa.ForeignKey("deployments.id", ondelete="CASCADE"), nullable=True
-        ),
+        sa.Column("deployment_id", sa.Integer(), sa.ForeignKey("deployments.id", ondelete="CASCADE"), nullable=True),
         sa.Column("kind", sa.String(80), nullable=False),
         sa.Column("level", sa.String(10), nullable=False),
         sa.Column("message", sa.Text(), nullable=False),
