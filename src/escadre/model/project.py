@@ -292,6 +292,9 @@ class Project:
     profiles: tuple[str, ...] = ()
     spec: Mapping[str, Any] = _no_map()
     """The whole normalized Compose document, as ``escadre config`` prints it."""
+    source_env: Mapping[str, str] = field(default_factory=lambda: EMPTY, repr=False)
+    """Values of the variables that ``environment:``-sourced secrets and configs read, resolved at load
+    time from the environment and ``.env``; only those variables, and never printed or stored."""
 
     def service(self, name: str) -> Service:
         return self.services[name]

@@ -350,7 +350,8 @@ def _wait(
     subject = f"service {change.service}"
 
     def show(v: Verdict) -> None:
-        ctx.progress.emit(ProgressEvent(subject, f"waiting {want}", "running", detail=v.summary))
+        if not v.done:
+            ctx.progress.emit(ProgressEvent(subject, f"waiting {want}", "running", detail=v.summary))
 
     verdict = wait_for(
         driver, project.name, change.service, revision.id, change.replicas, want, timeout=timeout, on_update=show

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from escadre.core.errors import SpecError
+from escadre.core.redact import redact_spec
 from escadre.drivers.base import AppStatus, ResolvedImage
 from escadre.model.project import FileSource, Project, Service
 from escadre.model.revision import Revision, make_revision
@@ -75,8 +76,9 @@ def content_digest(source: FileSource, environ: Mapping[str, str] | None = None)
 
 
 def service_revision(project: Project, service: Service, image: ResolvedImage) -> Revision:
-    digests = {f"secret:{m.source}": content_digest(project.secrets[m.source]) for m in service.secrets}
-    digests.update({f"config:{m.source}": content_digest(project.configs[m.source]) for m in service.configs})
+    env = project.source_env
+    digests = {f"secret:{m.source}": content_digest(project.secrets[m.source], env) for m in service.secrets}
+    digests.update({f"config:{m.source}": content_digest(project.configs[m.source], env) for m in service.configs})
     return make_revision(service, image=image.ref, image_id=image.id, content_digests=digests)
 
 
@@ -139,7 +141,7 @@ def plan_service(
     if image_pending:
         reason = "image will be rebuilt (sources changed)"
     elif previous_spec is not None:
-        keys = tuple(changed_keys(previous_spec, dict(revision.spec)))
+        keys = tuple(changed_keys(previous_spec, redact_spec(revision.spec)))
         reason = "changed: " + ", ".join(keys) if keys else "image changed"
     else:
         reason = "revision changed"

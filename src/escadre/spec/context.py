@@ -26,7 +26,6 @@ class Norm:
     variables: Mapping[str, str]
     """Interpolation variables (``.env`` under the real environment): used for bare ``KEY`` entries."""
     loc: LocNode
-    check_files: bool = True
     warnings: list[str] = field(default_factory=list)
     top: dict[str, Any] = field(default_factory=dict)
     """The raw merged document (for cross-references such as named volumes)."""

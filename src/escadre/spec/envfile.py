@@ -3,7 +3,8 @@
 One parser serves the project's ``.env`` / ``--env-file`` (variables for interpolation) and a service's
 ``env_file:`` (variables for the container). The rules:
 
-* ``KEY=VALUE`` and ``export KEY=VALUE``; blank lines and lines starting with ``#`` are skipped;
+* ``KEY=VALUE`` and ``export KEY=VALUE`` (and the YAML-like ``KEY: VALUE``); blank lines and lines
+  starting with ``#`` are skipped;
 * unquoted values end at the line end, lose trailing blanks, and lose a comment that starts with ``#``
   *after a blank* (``A=b#c`` keeps ``b#c``; ``A=b #c`` is ``b``); ``${VAR}`` in them is substituted;
 * ``'single quoted'`` values are taken literally, and may span lines;
@@ -73,7 +74,7 @@ def parse_env(
             if inherited is not None:
                 values[key] = inherited
             continue
-        if not after_key.startswith("="):
+        if not after_key.startswith(("=", ":")):
             raise SpecError(
                 f"invalid line {stripped!r}: expected '=' after {key!r} (keys use letters, digits, '_', '.', '-')",
                 location=SourceLocation(file, lineno, indent + match.end() + 1),

@@ -100,6 +100,6 @@ class ExtendsResolver:
         inherited = {k: v for k, v in copy.deepcopy(clean(base)).items() if k not in NOT_INHERITED}
         own = {k: v for k, v in service.items() if k != "extends"}
         merged, merged_loc = merge_service(inherited, base_loc.copy(), own, service_loc)
-        merged_loc = LocNode(service_loc.at, service_loc.value, merged_loc.children)
+        merged_loc = service_loc.with_children(merged_loc.children)
         self.done[key] = (merged, merged_loc)
         return merged, merged_loc

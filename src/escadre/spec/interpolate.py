@@ -17,7 +17,7 @@ are reported once each as a warning, the way Compose does.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 from escadre.core.errors import SpecError
@@ -44,7 +44,7 @@ class Interpolator:
     def substitute(self, text: str) -> str:
         if "$" not in text:
             return text
-        out, pos = self._scan(text, 0, closing=False)
+        out, _ = self._scan(text, 0, closing=False)
         return out
 
     # The scanner returns (result, index after the consumed text). With ``closing`` it stops at the
@@ -181,10 +181,6 @@ def interpolate_tree(data: Any, loc: LocNode, interpolator: Interpolator, path: 
     if isinstance(data, Override):
         return Override(interpolate_tree(data.value, loc, interpolator, path))
     return data
-
-
-def mapping_lookup(mapping: Mapping[str, str]) -> Lookup:
-    return mapping.get
 
 
 def missing_warnings(interpolator: Interpolator) -> list[str]:

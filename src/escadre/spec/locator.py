@@ -9,7 +9,7 @@ Keeping a parallel tree rather than a flat ``{path: location}`` table is what le
 pipeline cheaply:
 
 * interpolation replaces scalars in place, so the tree is untouched;
-* merging another file's subtree in is one assignment (``graft``); a key then carries the position in the
+* merging another file's subtree in is one assignment; a key then carries the position in the
   file that set it last, which is what a user fixing the value needs;
 * turning a list into a mapping (``environment: [A=1]`` → ``{A: "1"}``) is one re-keying (``rekey``).
 
@@ -20,9 +20,8 @@ always has *some* position in the right file.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 
-from escadre.core.errors import SourceLocation, SpecError
+from escadre.core.errors import SourceLocation
 
 Key = str | int
 Path = tuple[Key, ...]
@@ -36,17 +35,49 @@ def format_path(path: Iterable[Key]) -> str:
             out += f"[{part}]"
         else:
             out += f".{part}" if out else part
-    return out or "(top level)"
+    return out or "top level"
 
 
-@dataclass(slots=True)
 class LocNode:
-    """Position of one node. ``at`` is the key (mapping entry) or item (sequence) position; ``value`` is
-    where the value itself starts. ``children`` is keyed like the data (``str`` or ``int``)."""
+    """Position of one node: where its key (mapping entry) or item (sequence) starts — ``at`` — and where
+    its value starts — ``value``. ``children`` is keyed like the data (``str`` or ``int``).
 
-    at: SourceLocation
-    value: SourceLocation
-    children: dict[Key, LocNode] = field(default_factory=dict)
+    Positions are kept as plain integers and turned into :class:`SourceLocation` on demand: a file has
+    thousands of nodes and only the one an error points at is ever shown.
+    """
+
+    __slots__ = ("children", "column", "file", "line", "vcolumn", "vline")
+
+    def __init__(
+        self,
+        file: str,
+        line: int = 0,
+        column: int = 0,
+        vline: int = 0,
+        vcolumn: int = 0,
+        children: dict[Key, LocNode] | None = None,
+    ) -> None:
+        self.file = file
+        self.line = line
+        self.column = column
+        self.vline = vline
+        self.vcolumn = vcolumn
+        self.children: dict[Key, LocNode] = {} if children is None else children
+
+    @property
+    def at(self) -> SourceLocation:
+        return SourceLocation(self.file, self.line, self.column)
+
+    @property
+    def value(self) -> SourceLocation:
+        return SourceLocation(self.file, self.vline, self.vcolumn)
+
+    def __repr__(self) -> str:
+        return f"LocNode({self.at}, value={self.value}, children={list(self.children)})"
+
+    def with_children(self, children: dict[Key, LocNode]) -> LocNode:
+        """The same positions with other children (used when merging builds a new container)."""
+        return LocNode(self.file, self.line, self.column, self.vline, self.vcolumn, children)
 
     def child(self, key: Key) -> LocNode | None:
         return self.children.get(key)
@@ -70,51 +101,18 @@ class LocNode:
         return node
 
     def copy(self) -> LocNode:
-        return LocNode(self.at, self.value, {k: v.copy() for k, v in self.children.items()})
+        return self.with_children({k: v.copy() for k, v in self.children.items()})
 
     def rekey(self, mapping: Mapping[Key, Key]) -> None:
         """Rename children (old key → new key); children not named in ``mapping`` are dropped."""
         self.children = {new: self.children[old] for old, new in mapping.items() if old in self.children}
 
-    def graft(self, key: Key, node: LocNode | None) -> None:
-        """Put ``node`` (a subtree from another file, usually) at ``key``."""
-        if node is None:
-            self.children.pop(key, None)
-        else:
-            self.children[key] = node
-
 
 def synthetic(file: str) -> LocNode:
     """A node for data that has no position of its own (a default the loader supplies)."""
-    loc = SourceLocation(file)
-    return LocNode(loc, loc)
-
-
-@dataclass(slots=True)
-class Located:
-    """A document (plain data) together with the position tree that mirrors it."""
-
-    data: dict[str, object]
-    loc: LocNode
-
-    @property
-    def file(self) -> str:
-        return self.loc.at.file
+    return LocNode(file)
 
 
 def key_location(loc: LocNode, path: Iterable[Key]) -> SourceLocation:
     """Position of the key (or item) at ``path``, or of the nearest ancestor known."""
     return loc.nearest(path).at
-
-
-def value_location(loc: LocNode, path: Iterable[Key]) -> SourceLocation:
-    """Position of the value at ``path`` (falls back like :func:`key_location`)."""
-    return loc.nearest(path).value
-
-
-def spec_error(
-    loc: LocNode, path: Path, message: str, *, hint: str | None = None, at_value: bool = False
-) -> SpecError:
-    """A :class:`SpecError` for ``path`` whose message starts with the dotted path."""
-    where = value_location(loc, path) if at_value else key_location(loc, path)
-    return SpecError(f"{format_path(path)}: {message}", location=where, hint=hint)

@@ -70,7 +70,7 @@ def merge_value(a: Any, aloc: LocNode, b: Any, bloc: LocNode, rules: Rules | Non
 
 def merge_mapping(a: dict[str, Any], aloc: LocNode, b: dict[str, Any], bloc: LocNode, rules: Rules) -> Pair:
     out = dict(a)
-    loc = LocNode(bloc.at, bloc.value, dict(aloc.children))
+    loc = bloc.with_children(dict(aloc.children))
     wildcard = rules.get("*")
     for key, value in b.items():
         if isinstance(value, Reset):
@@ -94,7 +94,7 @@ def merge_mapping(a: dict[str, Any], aloc: LocNode, b: dict[str, Any], bloc: Loc
 
 
 def _append(a: list[Any], aloc: LocNode, b: list[Any], bloc: LocNode) -> Pair:
-    loc = LocNode(bloc.at, bloc.value, dict(aloc.children))
+    loc = bloc.with_children(dict(aloc.children))
     for index in range(len(b)):
         node = bloc.children.get(index)
         if node is not None:
@@ -105,7 +105,7 @@ def _append(a: list[Any], aloc: LocNode, b: list[Any], bloc: LocNode) -> Pair:
 def _listify(value: Any, loc: LocNode) -> Pair:
     if isinstance(value, list):
         return value, loc
-    return [value], LocNode(loc.at, loc.value, {0: loc})
+    return [value], loc.with_children({0: loc})
 
 
 def unique_by(key_of: Callable[[Any], str]) -> Merger:
@@ -128,7 +128,7 @@ def unique_by(key_of: Callable[[Any], str]) -> Merger:
                     index_of[key] = len(items)
                     items.append(item)
                     nodes.append(node)
-        loc = LocNode(bloc.at, bloc.value, {i: n for i, n in enumerate(nodes) if n is not None})
+        loc = bloc.with_children({i: n for i, n in enumerate(nodes) if n is not None})
         return items, loc
 
     return merge
@@ -165,13 +165,13 @@ def _as_map(value: Any, loc: LocNode, parse: Callable[[str], tuple[str, Any]]) -
     out: dict[str, Any] = {}
     children: dict[Key, LocNode] = {}
     for index, item in enumerate(value):
-        if isinstance(item, Reset) or isinstance(item, dict | list):
+        if isinstance(item, Reset | dict | list):
             continue
         name, entry = parse(to_str(clean(item)))
         out[name] = entry
         if index in loc.children:
             children[name] = loc.children[index]
-    return out, LocNode(loc.at, loc.value, children)
+    return out, loc.with_children(children)
 
 
 def _kv_entry(text: str) -> tuple[str, Any]:
@@ -211,9 +211,9 @@ def as_mapping(parse: Callable[[str], tuple[str, Any]], rules: Rules | None = No
 
 def _merge_build(a: Any, aloc: LocNode, b: Any, bloc: LocNode) -> Pair:
     if isinstance(a, str):
-        a, aloc = {"context": a}, LocNode(aloc.at, aloc.value, {"context": aloc})
+        a, aloc = {"context": a}, aloc.with_children({"context": aloc})
     if isinstance(b, str):
-        b, bloc = {"context": b}, LocNode(bloc.at, bloc.value, {"context": bloc})
+        b, bloc = {"context": b}, bloc.with_children({"context": bloc})
     return merge_value(a, aloc, b, bloc, BUILD_RULES)
 
 
@@ -222,7 +222,7 @@ def _merge_logging(a: Any, aloc: LocNode, b: Any, bloc: LocNode) -> Pair:
         driver_a, driver_b = a.get("driver"), b.get("driver")
         if driver_a is None or driver_b is None or driver_a == driver_b:
             return merge_mapping(a, aloc, b, bloc, {})
-    return merge_value(a, aloc, b, bloc)
+    return merge_value(None, aloc, b, bloc)
 
 
 def _merge_ulimit(a: Any, aloc: LocNode, b: Any, bloc: LocNode) -> Pair:
@@ -251,6 +251,24 @@ BUILD_RULES: Rules = {
     "platforms": _UNIQUE,
 }
 
+_APPEND_UNIQUE = (
+    "dns",
+    "dns_search",
+    "dns_opt",
+    "tmpfs",
+    "cap_add",
+    "cap_drop",
+    "expose",
+    "external_links",
+    "links",
+    "security_opt",
+    "profiles",
+    "devices",
+    "group_add",
+    "volumes_from",
+    "device_cgroup_rules",
+)
+
 SERVICE_RULES: Rules = {
     "command": _replace,
     "entrypoint": _replace,
@@ -272,26 +290,7 @@ SERVICE_RULES: Rules = {
     "configs": unique_by(mount_key("")),
     "env_file": unique_by(_env_file_key),
     "label_file": _UNIQUE,
-    **{
-        key: _UNIQUE
-        for key in (
-            "dns",
-            "dns_search",
-            "dns_opt",
-            "tmpfs",
-            "cap_add",
-            "cap_drop",
-            "expose",
-            "external_links",
-            "links",
-            "security_opt",
-            "profiles",
-            "devices",
-            "group_add",
-            "volumes_from",
-            "device_cgroup_rules",
-        )
-    },
+    **dict.fromkeys(_APPEND_UNIQUE, _UNIQUE),
 }
 
 _RESOURCE_RULES: Rules = {"*": {"labels": _KV}}
@@ -308,7 +307,7 @@ def merge_documents(base: dict[str, Any], base_loc: LocNode, over: dict[str, Any
     """Merge the top level of ``over`` (a later ``-f`` file) into ``base``."""
     merged, loc = merge_mapping(base, base_loc, over, over_loc, TOP_RULES)
     # the top-level node keeps the first file's position
-    return merged, LocNode(base_loc.at, base_loc.value, loc.children)
+    return merged, base_loc.with_children(loc.children)
 
 
 def merge_service(base: dict[str, Any], base_loc: LocNode, over: dict[str, Any], over_loc: LocNode) -> Pair:

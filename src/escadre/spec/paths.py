@@ -67,8 +67,7 @@ def _build(value: Any, base_dir: str) -> Any:
     contexts = build.get("additional_contexts")
     if isinstance(contexts, dict):
         build["additional_contexts"] = {
-            k: resolve(base_dir, v) if isinstance(v, str) and not _is_context_ref(v) else v
-            for k, v in contexts.items()
+            k: resolve(base_dir, v) if isinstance(v, str) and not _is_context_ref(v) else v for k, v in contexts.items()
         }
     return build
 
@@ -106,8 +105,7 @@ def absolutize_document(data: dict[str, Any], base_dir: str) -> dict[str, Any]:
     services = out.get("services")
     if isinstance(services, dict):
         out["services"] = {
-            name: absolutize_service(svc, base_dir) if isinstance(svc, dict) else svc
-            for name, svc in services.items()
+            name: absolutize_service(svc, base_dir) if isinstance(svc, dict) else svc for name, svc in services.items()
         }
     for section in ("secrets", "configs"):
         entries = out.get(section)
@@ -119,3 +117,12 @@ def absolutize_document(data: dict[str, Any], base_dir: str) -> dict[str, Any]:
                 for name, entry in entries.items()
             }
     return out
+
+
+def display_path(path: str) -> str:
+    """How a file is named in messages: relative to the working directory when below it."""
+    try:
+        relative = os.path.relpath(path)
+    except ValueError:  # pragma: no cover - different drive on Windows
+        return path
+    return path if relative.startswith("..") else relative

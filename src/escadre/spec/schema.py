@@ -3,7 +3,8 @@
 Each file is validated on its own, after interpolation and before merging, as ``docker compose`` does:
 an override file is held to the same schema, and a value built from ``${VAR}`` is checked as what it
 became. ``compose-spec.json`` is the unmodified upstream schema (see ``compose-spec.SOURCE``); the
-draft-07 validator is built once per process, on first use.
+draft-07 validator is built once per process, on first use. A compiled yes/no check
+(:mod:`escadre.spec.fastschema`) runs first; ``jsonschema`` only runs to explain a file that fails it.
 
 jsonschema reports many errors, most of them consequences of one mistake (a ``oneOf`` of three shapes
 fails three ways). We report exactly one: the most relevant one according to
@@ -20,12 +21,13 @@ import json
 import re
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import Any, cast
 
 from jsonschema import Draft7Validator
 from jsonschema.exceptions import ValidationError, best_match
 
 from escadre.core.errors import SpecError
+from escadre.spec.fastschema import Check, compile_schema
 from escadre.spec.locator import LocNode, Path, format_path, key_location
 from escadre.spec.yamlsource import Override, Reset
 
@@ -52,6 +54,11 @@ def _validator() -> Draft7Validator:
     return Draft7Validator(compose_schema())
 
 
+@cache
+def _fast_check() -> Check:
+    return compile_schema(compose_schema())
+
+
 def describe_type(value: Any) -> str:
     if value is None:
         return "null"
@@ -74,7 +81,7 @@ def _words(types: list[str]) -> str:
         names.remove("an integer")
     if len(names) == 1:
         return names[0]
-    return ", ".join(names[:-1]) + " or " + names[-1].removeprefix("a ").removeprefix("an ")
+    return ", ".join(names[:-1]) + " or " + names[-1]
 
 
 def strip_markers(data: Any) -> Any:
@@ -91,8 +98,9 @@ def strip_markers(data: Any) -> Any:
 def validate(data: dict[str, Any], loc: LocNode, *, has_markers: bool = False) -> None:
     """Raise one :class:`SpecError` describing the most relevant schema violation in ``data``."""
     instance = strip_markers(data) if has_markers else data
-    validator = _validator()
-    error = best_match(validator.iter_errors(instance))
+    if _fast_check()(instance):
+        return
+    error = best_match(_validator().iter_errors(instance))
     if error is None:
         return
     raise _translate(_refine(error), loc)
@@ -154,7 +162,7 @@ def _translate(error: ValidationError, loc: LocNode) -> SpecError:
         else:
             message = f"{_short(value)} is not a valid value here"
     elif kind == "enum":
-        choices = ", ".join(str(c) for c in error.validator_value)
+        choices = ", ".join(str(c) for c in cast(list[Any], error.validator_value))
         message = f"must be one of {choices}, not {_short(value)}"
     elif kind == "required":
         missing = re.findall(r"'([^']*)' is a required property", error.message)

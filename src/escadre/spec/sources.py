@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import copy
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,19 +30,10 @@ from escadre.spec.extends import ExtendsResolver
 from escadre.spec.interpolate import Interpolator, interpolate_tree, missing_warnings
 from escadre.spec.locator import LocNode, format_path, key_location, synthetic
 from escadre.spec.merge import merge_documents
-from escadre.spec.paths import absolutize_document, resolve
+from escadre.spec.paths import absolutize_document, display_path, resolve
 from escadre.spec.yamlsource import ParsedFile, read_yaml_file
 
 _IMPORTED = ("services", "networks", "volumes", "secrets", "configs")
-
-
-def display_path(path: str) -> str:
-    """How a file is named in messages: relative to the working directory when below it."""
-    try:
-        relative = os.path.relpath(path)
-    except ValueError:  # pragma: no cover - different drive on Windows
-        return path
-    return path if relative.startswith("..") else relative
 
 
 @dataclass
@@ -95,8 +86,8 @@ class ProjectFiles:
         key = (os.path.realpath(path), id(self.variables))
         cached = self.ctx.cache.get(key)
         if cached is None:
+            # extends inside it are resolved on demand, service by service, so cycles are seen
             cached = prepare(parse_file(path, at), self.variables, self.ctx)
-            self.extends.apply(cached, path)
             self.ctx.cache[key] = cached
         return cached
 
@@ -109,7 +100,7 @@ class ProjectFiles:
             self._includes(doc, path)
             self.extends.apply(doc, path)
             if loc is None:
-                data, loc = merge_documents({}, LocNode(doc.loc.at, doc.loc.value), doc.data, doc.loc)
+                data, loc = merge_documents({}, doc.loc.with_children({}), doc.data, doc.loc)
             else:
                 data, loc = merge_documents(data, loc, doc.data, doc.loc)
         return Merged(data, loc or synthetic(self.project_dir), list(paths))
@@ -140,7 +131,9 @@ class ProjectFiles:
                 cycle = [display_path(p) for p in (*self.ctx.include_stack, real)]
                 raise SpecError(f"include cycle: {' → '.join(cycle)}", location=at.at)
             if not os.path.isfile(file):
-                raise SpecError(f"{format_path(where)}: included file {display_path(file)} not found", location=at.value)
+                raise SpecError(
+                    f"{format_path(where)}: included file {display_path(file)} not found", location=at.value
+                )
         env_files = spec.get("env_file")
         env_list = [env_files] if isinstance(env_files, str) else list(env_files or [])
         dotenv: dict[str, str] = {}
@@ -161,7 +154,7 @@ class ProjectFiles:
         imported = absolutize_document(merged.data, project_dir)
         self._import(doc, imported, merged.loc, files, at)
 
-    def _lookup(self, dotenv: Mapping[str, str]) -> Any:
+    def _lookup(self, dotenv: Mapping[str, str]) -> Callable[[str], str | None]:
         def lookup(name: str) -> str | None:
             return self.ctx.environ.get(name, dotenv.get(name, self.variables.get(name)))
 
@@ -177,7 +170,7 @@ class ProjectFiles:
             target = doc.data.get(section)
             if target is None:
                 target = doc.data[section] = {}
-                doc.loc.children.setdefault(section, LocNode(at.at, at.value))
+                doc.loc.children.setdefault(section, at.with_children({}))
             target_loc = doc.loc.children[section]
             source_loc = imported_loc.children.get(section, imported_loc)
             for name, value in entries.items():

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
 
@@ -32,7 +32,7 @@ except ImportError:  # pragma: no cover - depends on how PyYAML was built
     from yaml import SafeLoader as _BaseLoader  # type: ignore[assignment]
 
 _TAG = "tag:yaml.org,2002:"
-MAX_NODES = 500_000
+MAX_NODES = 100_000
 """Guard against alias bombs ("billion laughs"): no real Compose file comes near this many values."""
 MAX_DEPTH = 200
 
@@ -49,8 +49,25 @@ class Override:
     value: Any
 
 
-class _Loader(_BaseLoader):  # type: ignore[misc,valid-type]
-    """Safe loader with Compose-like implicit typing (see the module docstring)."""
+class _Loader(_BaseLoader):
+    """Safe loader with Compose-like implicit typing (see the module docstring).
+
+    Tag resolution is pure Python even under libyaml and runs a regex list per scalar; keys and common
+    values repeat a lot in Compose files, so resolved tags are memoized (bounded).
+    """
+
+    _resolved: ClassVar[dict[tuple[str, Any], str]] = {}
+
+    def resolve(self, kind: Any, value: str, implicit: Any) -> str:
+        if kind is not yaml.ScalarNode or len(value) > 64:
+            return str(super().resolve(kind, value, implicit))  # type: ignore[no-untyped-call]
+        key = (value, implicit)
+        tag = self._resolved.get(key)
+        if tag is None:
+            if len(self._resolved) > 8192:
+                self._resolved.clear()
+            tag = self._resolved[key] = str(super().resolve(kind, value, implicit))  # type: ignore[no-untyped-call]
+        return tag
 
 
 _Loader.yaml_implicit_resolvers = {
@@ -79,10 +96,15 @@ class _Builder:
     def loc(self, node: yaml.Node) -> SourceLocation:
         return _location(self.file, node.start_mark)
 
+    def new_loc(self, at: Any, node: yaml.Node) -> LocNode:
+        """Positions for ``node`` whose key (or the item itself) starts at mark ``at``."""
+        mark = node.start_mark
+        return LocNode(self.file, at.line + 1, at.column + 1, mark.line + 1, mark.column + 1)
+
     def error(self, node: yaml.Node, message: str, hint: str | None = None) -> SpecError:
         return SpecError(message, location=self.loc(node), hint=hint)
 
-    def build(self, node: yaml.Node, at: SourceLocation, depth: int = 0) -> tuple[Any, LocNode]:
+    def build(self, node: yaml.Node, at: Any, depth: int = 0) -> tuple[Any, LocNode]:
         self.count += 1
         if self.count > MAX_NODES:
             raise self.error(node, f"the document expands to more than {MAX_NODES} values (alias bomb?)")
@@ -92,7 +114,7 @@ class _Builder:
         if tag in ("!reset", "!override"):
             self.has_markers = True
             if tag == "!reset":
-                return Reset(), LocNode(at, self.loc(node))
+                return Reset(), self.new_loc(at, node)
             inner = self.retag(node)
             value, loc = self.build(inner, at, depth + 1)
             return Override(value), loc
@@ -100,32 +122,32 @@ class _Builder:
             return self.mapping(node, at, depth)
         if isinstance(node, yaml.SequenceNode):
             return self.sequence(node, at, depth)
-        return self.scalar(node), LocNode(at, self.loc(node))
+        return self.scalar(node), self.new_loc(at, node)
 
     def enter(self, node: yaml.Node) -> None:
         if id(node) in self.active:
             raise self.error(node, "a YAML alias refers to a node that contains it (recursive structure)")
         self.active.add(id(node))
 
-    def sequence(self, node: yaml.SequenceNode, at: SourceLocation, depth: int) -> tuple[Any, LocNode]:
+    def sequence(self, node: yaml.SequenceNode, at: Any, depth: int) -> tuple[Any, LocNode]:
         if node.tag not in (_TAG + "seq",):
             raise self.error(node, f"unsupported YAML tag {node.tag!r} on a sequence")
         self.enter(node)
         items: list[Any] = []
-        loc = LocNode(at, self.loc(node))
+        loc = self.new_loc(at, node)
         for item in node.value:
-            value, child = self.build(item, self.loc(item), depth + 1)
+            value, child = self.build(item, item.start_mark, depth + 1)
             loc.children[len(items)] = child
             items.append(value)
         self.active.discard(id(node))
         return items, loc
 
-    def mapping(self, node: yaml.MappingNode, at: SourceLocation, depth: int) -> tuple[Any, LocNode]:
+    def mapping(self, node: yaml.MappingNode, at: Any, depth: int) -> tuple[Any, LocNode]:
         if node.tag not in (_TAG + "map",):
             raise self.error(node, f"unsupported YAML tag {node.tag!r} on a mapping")
         self.enter(node)
         data: dict[str, Any] = {}
-        loc = LocNode(at, self.loc(node))
+        loc = self.new_loc(at, node)
         first_seen: dict[str, yaml.Node] = {}
         merged: list[tuple[dict[str, Any], LocNode]] = []
         for key_node, value_node in node.value:
@@ -141,7 +163,7 @@ class _Builder:
                     hint="remove one of the two entries; YAML does not merge repeated keys",
                 )
             first_seen[key] = key_node
-            value, child = self.build(value_node, self.loc(key_node), depth + 1)
+            value, child = self.build(value_node, key_node.start_mark, depth + 1)
             data[key] = value
             loc.children[key] = child
         # ``<<`` keys never override explicit ones; among several merged maps the first one wins.
@@ -159,7 +181,7 @@ class _Builder:
         for item in nodes:
             if not isinstance(item, yaml.MappingNode):
                 raise self.error(item, "the '<<' merge key takes a mapping or a list of mappings")
-            value, loc = self.mapping(item, self.loc(item), depth + 1)
+            value, loc = self.mapping(item, item.start_mark, depth + 1)
             out.append((value, loc))
         return out
 
@@ -169,9 +191,10 @@ class _Builder:
             return yaml.MappingNode(_TAG + "map", node.value, node.start_mark, node.end_mark, node.flow_style)
         if isinstance(node, yaml.SequenceNode):
             return yaml.SequenceNode(_TAG + "seq", node.value, node.start_mark, node.end_mark, node.flow_style)
-        plain = node.style is None
+        style = getattr(node, "style", None)
+        plain = not style  # None (pure-Python parser) or "" (libyaml) for plain scalars
         tag = self.loader.resolve(yaml.ScalarNode, node.value, (plain, not plain))
-        return yaml.ScalarNode(tag, node.value, node.start_mark, node.end_mark, node.style)
+        return yaml.ScalarNode(tag, node.value, node.start_mark, node.end_mark, style)
 
     def key(self, node: yaml.Node) -> str:
         if not isinstance(node, yaml.ScalarNode):
@@ -222,10 +245,14 @@ def parse_yaml(text: str, file: str) -> ParsedFile:
         except yaml.YAMLError as exc:
             raise SpecError(f"invalid YAML: {exc}", location=SourceLocation(file)) from None
         if node is None:
-            raise SpecError("the file is empty", location=SourceLocation(file), hint="a Compose file needs at least 'services:'")
+            raise SpecError(
+                "the file is empty",
+                location=SourceLocation(file),
+                hint="a Compose file needs at least 'services:'",
+            )
         builder = _Builder(file, loader)
         try:
-            data, loc = builder.build(node, _location(file, node.start_mark))
+            data, loc = builder.build(node, node.start_mark)
         except RecursionError:
             raise SpecError("the document nests too deeply", location=SourceLocation(file)) from None
     finally:

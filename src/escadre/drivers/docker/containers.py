@@ -159,7 +159,7 @@ def container_plan(
     network_mode_container: str | None = None,
 ) -> ContainerPlan:
     """The create request for instance ``replica`` of ``revision``."""
-    env = os.environ if environ is None else environ
+    env = project.source_env if environ is None else environ
     svc = project.services[revision.service]
     name = container_name(project, svc, revision, replica)
     labels = {**svc.labels, **labels_for(project.name, svc.name, revision.id), LABEL_REPLICA: str(replica)}

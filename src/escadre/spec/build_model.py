@@ -1,0 +1,454 @@
+"""The canonical Compose document → the immutable :class:`~escadre.model.project.Project`.
+
+By now every value has its final type, so building the model is mostly reading; the two things that can
+still fail are the ``x-escadre`` sections, parsed by the pydantic models of :mod:`escadre.model.settings`.
+A pydantic ``ValidationError`` is turned into a :class:`SpecError` at the offending key with a plain
+message (``must be one of recreate, rolling, blue-green, canary``), and analysis templates named by a
+rollout must exist in the top-level ``x-escadre.analysis_templates``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import types
+import typing
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from escadre.core.errors import SourceLocation
+from escadre.core.units import parse_bytes
+from escadre.model.project import (
+    Build,
+    Dependency,
+    Deploy,
+    FileMount,
+    FileSource,
+    Healthcheck,
+    Mount,
+    Network,
+    Placement,
+    Port,
+    Project,
+    Resources,
+    RestartPolicy,
+    Service,
+    ServiceNetwork,
+    UpdateConfig,
+    Volume,
+    frozen_map,
+)
+from escadre.model.settings import AnalysisRef, ProjectSettings, RolloutSpec, ServiceSettings
+from escadre.spec.context import Norm
+from escadre.spec.locator import Path
+
+SETTINGS_KEY = "x-escadre"
+
+
+def build_project(norm: Norm, doc: dict[str, Any], *, files: tuple[str, ...], profiles: tuple[str, ...]) -> Project:
+    project_settings = _settings(norm, ProjectSettings, doc.get(SETTINGS_KEY), (SETTINGS_KEY,))
+    templates = project_settings.analysis_templates
+    if project_settings.rollout is not None:
+        _check_templates(norm, project_settings.rollout, templates, (SETTINGS_KEY, "rollout"))
+    services: dict[str, Service] = {}
+    for name, spec in doc["services"].items():
+        base: Path = ("services", name)
+        settings = _settings(norm, ServiceSettings, spec.get(SETTINGS_KEY), (*base, SETTINGS_KEY))
+        if settings.rollout is not None:
+            _check_templates(norm, settings.rollout, templates, (*base, SETTINGS_KEY, "rollout"))
+        services[name] = _service(norm, name, spec, settings)
+    return Project(
+        name=norm.project,
+        services=frozen_map(services),
+        networks=frozen_map({k: _network(k, v) for k, v in doc["networks"].items()}),
+        volumes=frozen_map({k: _volume(k, v) for k, v in doc["volumes"].items()}),
+        secrets=frozen_map({k: _file_source(norm, "secrets", k, v) for k, v in doc["secrets"].items()}),
+        configs=frozen_map({k: _file_source(norm, "configs", k, v) for k, v in doc["configs"].items()}),
+        settings=project_settings,
+        working_dir=norm.project_dir,
+        files=files,
+        profiles=profiles,
+        spec=frozen_map(doc),
+        source_env=frozen_map(
+            {
+                entry["environment"]: norm.variables[entry["environment"]]
+                for section in ("secrets", "configs")
+                for entry in doc[section].values()
+                if "environment" in entry and entry["environment"] in norm.variables
+            }
+        ),
+    )
+
+
+# -------------------------------------------------------------------------------------------- x-escadre
+
+M = typing.TypeVar("M", bound=BaseModel)
+
+
+def _settings(norm: Norm, model: type[M], data: Any, path: Path) -> M:
+    try:
+        return model.model_validate(data if data is not None else {})
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        loc = _data_path(data, error["loc"])
+        message = _pydantic_message(model, error, data)
+        raise norm.error((*path, *loc), message) from None
+
+
+def _data_path(data: Any, loc: tuple[int | str, ...]) -> Path:
+    """Pydantic's error location, keeping only the parts that exist in the data (not union tags)."""
+    out: list[str | int] = []
+    current = data
+    for part in loc:
+        in_dict = isinstance(current, dict) and part in current
+        in_list = isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current)
+        if in_dict or in_list:
+            out.append(part)
+            current = current[part]
+        elif isinstance(current, dict) and isinstance(part, str) and out[-1:] != [part]:
+            out.append(part)  # a missing or unknown key: name it, then stop
+            break
+        else:
+            break
+    return tuple(out)
+
+
+def _pydantic_message(model: type[BaseModel], error: Mapping[str, Any], data: Any) -> str:
+    kind = error["type"]
+    ctx = error.get("ctx") or {}
+    if kind == "literal_error":
+        choices = re.findall(r"'([^']*)'", str(ctx.get("expected", "")))
+        return f"must be one of {', '.join(choices)}" if choices else str(error["msg"])
+    if kind == "extra_forbidden":
+        name = str(error["loc"][-1])
+        known = _fields_at(model, error["loc"][:-1])
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+        suffix = f" (did you mean {close[0]!r}?)" if close else (f"; allowed: {', '.join(known)}" if known else "")
+        return f"unknown key {name!r}{suffix}"
+    if kind == "missing":
+        return f"missing required key {str(error['loc'][-1])!r}"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    return message[:1].lower() + message[1:]
+
+
+def _fields_at(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[str]:
+    """Field names of the model reached by following ``loc`` from ``model`` (best effort)."""
+    current: Any = model
+    for part in loc:
+        if isinstance(part, int) or not (isinstance(current, type) and issubclass(current, BaseModel)):
+            continue
+        field = current.model_fields.get(str(part))
+        if field is None:
+            return []
+        current = _model_in(field.annotation)
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return sorted(current.model_fields)
+    return []
+
+
+def _model_in(annotation: Any) -> Any:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType, list, dict) or origin is not None:
+        for arg in reversed(typing.get_args(annotation)):
+            found = _model_in(arg)
+            if found is not None:
+                return found
+    return None
+
+
+def _refs(rollout: RolloutSpec, path: Path) -> Iterator[tuple[AnalysisRef, Path]]:
+    if rollout.analysis is not None:
+        yield rollout.analysis, (*path, "analysis")
+    for name in ("pre_promotion_analysis", "post_promotion_analysis"):
+        ref = getattr(rollout, name)
+        if ref is not None:
+            yield ref, (*path, name)
+    for index, step in enumerate(rollout.steps):
+        if step.analysis is not None:
+            yield step.analysis, (*path, "steps", index, "analysis")
+
+
+def _check_templates(norm: Norm, rollout: RolloutSpec, templates: Mapping[str, Any], path: Path) -> None:
+    for ref, ref_path in _refs(rollout, path):
+        for index, name in enumerate(ref.templates):
+            if name not in templates:
+                defined = ", ".join(sorted(templates)) or "none"
+                raise norm.error(
+                    (*ref_path, "templates", index),
+                    f"analysis template {name!r} is not defined (defined: {defined})",
+                    hint="define it under the top-level x-escadre.analysis_templates",
+                )
+
+
+# ------------------------------------------------------------------------------------------------ model
+
+
+def _str_map(value: Any) -> Mapping[str, str]:
+    return frozen_map({k: str(v) for k, v in (value or {}).items() if v is not None})
+
+
+def _service(norm: Norm, name: str, spec: dict[str, Any], settings: ServiceSettings) -> Service:
+    node = norm.node(("services", name))
+    image = spec.get("image")
+    if image is None and "build" in spec:
+        image = f"{norm.project}-{name}".lower()
+    command = spec.get("command")
+    entrypoint = spec.get("entrypoint")
+    return Service(
+        name=name,
+        image=image,
+        build=_build(spec["build"]) if "build" in spec else None,
+        command=tuple(command) if command is not None else None,
+        entrypoint=tuple(entrypoint) if entrypoint is not None else None,
+        environment=frozen_map(spec.get("environment")),
+        ports=tuple(_port(p) for p in spec.get("ports", ())),
+        expose=tuple(spec.get("expose", ())),
+        mounts=tuple(_mounts(spec)),
+        secrets=tuple(_file_mount(m) for m in spec.get("secrets", ())),
+        configs=tuple(_file_mount(m) for m in spec.get("configs", ())),
+        networks=tuple(_service_network(k, v) for k, v in (spec.get("networks") or {}).items()),
+        network_mode=spec.get("network_mode"),
+        depends_on=tuple(
+            Dependency(service=k, condition=v["condition"], required=v["required"], restart=v["restart"])
+            for k, v in (spec.get("depends_on") or {}).items()
+        ),
+        healthcheck=_healthcheck(spec["healthcheck"]) if "healthcheck" in spec else None,
+        deploy=_deploy(spec.get("deploy") or {}),
+        restart=spec.get("restart"),
+        user=_opt_str(spec.get("user")),
+        read_only=spec.get("read_only", False),
+        privileged=spec.get("privileged", False),
+        cap_add=tuple(spec.get("cap_add", ())),
+        cap_drop=tuple(spec.get("cap_drop", ())),
+        security_opt=tuple(spec.get("security_opt", ())),
+        labels=_str_map(spec.get("labels")),
+        working_dir=spec.get("working_dir"),
+        hostname=spec.get("hostname"),
+        domainname=spec.get("domainname"),
+        container_name=spec.get("container_name"),
+        init=spec.get("init"),
+        tty=spec.get("tty", False),
+        stdin_open=spec.get("stdin_open", False),
+        stop_signal=spec.get("stop_signal"),
+        stop_grace_period=spec.get("stop_grace_period"),
+        extra_hosts=_str_map(spec.get("extra_hosts")),
+        dns=tuple(spec.get("dns", ())),
+        sysctls=_str_map(spec.get("sysctls")),
+        ulimits=frozen_map(spec.get("ulimits")),
+        shm_size=spec.get("shm_size"),
+        pid=spec.get("pid"),
+        ipc=spec.get("ipc"),
+        devices=tuple(_device(d) for d in spec.get("devices", ())),
+        logging=frozen_map(spec.get("logging")),
+        pull_policy=spec.get("pull_policy"),
+        profiles=tuple(spec.get("profiles", ())),
+        settings=settings,
+        spec=frozen_map(spec),
+        location=node.at if node is not None else None,
+    )
+
+
+def _opt_str(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _device(value: Any) -> str:
+    if isinstance(value, dict):
+        parts = [value.get("source", ""), value.get("target") or value.get("source", "")]
+        if value.get("permissions"):
+            parts.append(value["permissions"])
+        return ":".join(parts)
+    return str(value)
+
+
+def _build(spec: dict[str, Any]) -> Build:
+    return Build(
+        context=spec["context"],
+        dockerfile=spec.get("dockerfile", "Dockerfile"),
+        dockerfile_inline=spec.get("dockerfile_inline"),
+        args=frozen_map(spec.get("args")),
+        target=spec.get("target"),
+        labels=_str_map(spec.get("labels")),
+        network=spec.get("network"),
+        cache_from=tuple(spec.get("cache_from", ())),
+        extra_hosts=_str_map(spec.get("extra_hosts")),
+        shm_size=spec.get("shm_size"),
+        pull=spec.get("pull", False),
+        no_cache=spec.get("no_cache", False),
+    )
+
+
+def _port(spec: dict[str, Any]) -> Port:
+    published = spec.get("published")
+    return Port(
+        target=spec["target"],
+        published=int(published) if published not in (None, "") else None,
+        host_ip=spec.get("host_ip"),
+        protocol=spec.get("protocol", "tcp"),
+        mode=spec.get("mode", "ingress"),
+        name=spec.get("name"),
+        app_protocol=spec.get("app_protocol"),
+    )
+
+
+def _mounts(spec: dict[str, Any]) -> Iterator[Mount]:
+    for volume in spec.get("volumes", ()):
+        bind = volume.get("bind") or {}
+        tmpfs = volume.get("tmpfs") or {}
+        yield Mount(
+            type=volume["type"],
+            target=volume["target"],
+            source=volume.get("source"),
+            read_only=volume.get("read_only", False),
+            create_host_path=bind.get("create_host_path", False),
+            propagation=bind.get("propagation"),
+            selinux=bind.get("selinux"),
+            nocopy=(volume.get("volume") or {}).get("nocopy", False),
+            tmpfs_size=tmpfs.get("size"),
+            tmpfs_mode=tmpfs.get("mode"),
+        )
+    for entry in spec.get("tmpfs", ()):
+        yield _tmpfs_mount(entry)
+
+
+def _tmpfs_mount(entry: str) -> Mount:
+    """``tmpfs: ["/run:size=64m,mode=1777"]`` → a tmpfs :class:`Mount` (options parsed when known)."""
+    target, _, options = entry.partition(":")
+    size: int | None = None
+    mode: int | None = None
+    for option in filter(None, options.split(",")):
+        key, _, value = option.partition("=")
+        try:
+            if key == "size":
+                size = parse_bytes(value)
+            elif key == "mode":
+                mode = int(value, 8)
+        except ValueError:
+            continue
+    return Mount(type="tmpfs", target=target, tmpfs_size=size, tmpfs_mode=mode)
+
+
+def _file_mount(spec: dict[str, Any]) -> FileMount:
+    return FileMount(
+        source=spec["source"],
+        target=spec["target"],
+        uid=spec.get("uid"),
+        gid=spec.get("gid"),
+        mode=spec.get("mode"),
+    )
+
+
+def _service_network(name: str, spec: dict[str, Any] | None) -> ServiceNetwork:
+    spec = spec or {}
+    return ServiceNetwork(
+        name=name,
+        aliases=tuple(spec.get("aliases", ())),
+        ipv4_address=spec.get("ipv4_address"),
+        ipv6_address=spec.get("ipv6_address"),
+        priority=spec.get("priority", 0),
+    )
+
+
+def _healthcheck(spec: dict[str, Any]) -> Healthcheck:
+    if spec.get("disable"):
+        return Healthcheck(disabled=True)
+    return Healthcheck(
+        test=tuple(spec.get("test", ())),
+        interval=spec.get("interval", 30.0),
+        timeout=spec.get("timeout", 30.0),
+        retries=spec.get("retries", 3),
+        start_period=spec.get("start_period", 0.0),
+        start_interval=spec.get("start_interval"),
+    )
+
+
+def _resources(spec: dict[str, Any] | None) -> Resources:
+    spec = spec or {}
+    return Resources(cpus=spec.get("cpus"), memory=spec.get("memory"), pids=spec.get("pids"))
+
+
+def _update(spec: dict[str, Any] | None) -> UpdateConfig | None:
+    if spec is None:
+        return None
+    return UpdateConfig(
+        parallelism=spec.get("parallelism", 1),
+        delay=spec.get("delay", 0.0),
+        failure_action=spec.get("failure_action", "pause"),
+        monitor=spec.get("monitor", 0.0),
+        max_failure_ratio=spec.get("max_failure_ratio", 0.0),
+        order=spec.get("order", "stop-first"),
+    )
+
+
+def _deploy(spec: dict[str, Any]) -> Deploy:
+    resources = spec.get("resources") or {}
+    policy = spec.get("restart_policy")
+    placement = spec.get("placement") or {}
+    return Deploy(
+        mode=spec.get("mode", "replicated"),
+        replicas=spec.get("replicas", 1),
+        limits=_resources(resources.get("limits")),
+        reservations=_resources(resources.get("reservations")),
+        restart_policy=RestartPolicy(
+            condition=policy.get("condition", "any"),
+            delay=policy.get("delay"),
+            max_attempts=policy.get("max_attempts"),
+            window=policy.get("window"),
+        )
+        if policy is not None
+        else None,
+        update_config=_update(spec.get("update_config")),
+        rollback_config=_update(spec.get("rollback_config")),
+        placement=Placement(
+            constraints=tuple(placement.get("constraints", ())),
+            preferences=tuple(f"spread={p['spread']}" for p in placement.get("preferences", ()) if "spread" in p),
+            max_replicas_per_node=placement.get("max_replicas_per_node"),
+        ),
+        labels=_str_map(spec.get("labels")),
+        endpoint_mode=spec.get("endpoint_mode"),
+    )
+
+
+def _network(key: str, spec: dict[str, Any]) -> Network:
+    return Network(
+        key=key,
+        name=spec["name"],
+        driver=spec.get("driver"),
+        driver_opts=_str_map(spec.get("driver_opts")),
+        external=spec.get("external", False),
+        internal=spec.get("internal", False),
+        attachable=spec.get("attachable", False),
+        enable_ipv6=spec.get("enable_ipv6", False),
+        labels=_str_map(spec.get("labels")),
+        ipam=frozen_map(spec.get("ipam")),
+    )
+
+
+def _volume(key: str, spec: dict[str, Any]) -> Volume:
+    return Volume(
+        key=key,
+        name=spec["name"],
+        driver=spec.get("driver"),
+        driver_opts=_str_map(spec.get("driver_opts")),
+        external=spec.get("external", False),
+        labels=_str_map(spec.get("labels")),
+    )
+
+
+def _file_source(norm: Norm, section: str, key: str, spec: dict[str, Any]) -> FileSource:
+    node = norm.node((section, key))
+    location: SourceLocation | None = node.at if node is not None else None
+    return FileSource(
+        key=key,
+        name=spec["name"],
+        file=spec.get("file"),
+        environment=spec.get("environment"),
+        content=spec.get("content"),
+        external=spec.get("external", False),
+        labels=_str_map(spec.get("labels")),
+        location=location,
+    )
