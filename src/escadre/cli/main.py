@@ -56,11 +56,12 @@ class Options:
         return self.load().name
 
 
-def project_options(fn: F) -> F:
+def project_options(fn: F, *, short_file: bool = True) -> F:
+    """Add the Compose project options; ``short_file=False`` leaves ``-f`` free (``logs -f`` follows)."""
+    file_flags = ("-f", "--file") if short_file else ("--file",)
     decorators = [
         click.option(
-            "-f",
-            "--file",
+            *file_flags,
             "files",
             multiple=True,
             metavar="FILE",
@@ -321,10 +322,10 @@ def ps(opts: Options, target: str | None, service: str | None, as_json: bool) ->
 
 
 @cli.command()
-@project_options
+@functools.partial(project_options, short_file=False)
 @target_option
 @click.argument("services", nargs=-1)
-@click.option("-f", "--follow", is_flag=True, help="Keep streaming new lines.")
+@click.option("-f", "--follow", is_flag=True, help="Keep streaming new lines (Compose files: --file).")
 @click.option("--tail", type=int, metavar="N", help="Only the last N lines of each instance.")
 @click.option("--no-prefix", is_flag=True, help="Do not prefix lines with the instance name.")
 def logs(

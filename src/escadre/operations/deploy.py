@@ -26,6 +26,7 @@ from escadre.model.revision import Revision
 from escadre.operations.context import Context
 from escadre.operations.plan import Plan, ServiceChange, plan_service, service_revision
 from escadre.operations.readiness import Verdict, Want, wait_for
+from escadre.state.store import default_owner, owner_alive
 
 OutcomeStatus = Literal["created", "updated", "scaled", "started", "unchanged", "failed", "skipped"]
 IMAGE_WORKERS = 4
@@ -215,6 +216,7 @@ def up(
         failures=image_failures,
     )
     changes = {c.service: c for c in the_plan.changes}
+    adopted = _adopt_orphaned(ctx, project.name, spec.name, changes, revisions)
     runs = {name: _Run() for name in names}
     outcomes: dict[str, ServiceOutcome] = {}
     for name, message in image_failures.items():
@@ -261,6 +263,8 @@ def up(
                     raise _Skipped(f"dependency {dep.service!r} did not complete successfully")
             change = changes[name]
             status, deployment = _execute(ctx, project, driver, spec.name, change, revisions[name], timeout=timeout)
+            if deployment is None:
+                deployment = adopted.get(name)
             run.started.set()
             want: Want | None = None
             if "completed" in needs[name]:
@@ -336,6 +340,29 @@ def up(
 
 class _Skipped(Exception):
     pass
+
+
+def _adopt_orphaned(
+    ctx: Context, app: str, target: str, changes: dict[str, ServiceChange], revisions: dict[str, Revision]
+) -> dict[str, int]:
+    """Deployments left open by a process that died (kill -9, lost SSH session).
+
+    When the revision it was deploying is still the one wanted, this ``up`` takes it over and closes it
+    once the service is ready; otherwise the new deployment ``up`` opens supersedes it.
+    """
+    adopted: dict[str, int] = {}
+    for record in ctx.store.list_deployments(app, target, active_only=True):
+        if owner_alive(record) or record.service not in changes:
+            continue
+        revision = revisions.get(record.service)
+        if revision is not None and revision.id == record.revision and changes[record.service].action != "update":
+            ctx.store.update_deployment(record.id, owner=default_owner())
+            ctx.store.add_event(
+                "deploy.adopted", f"{record.service}: taking over deployment {record.id} left by {record.owner}",
+                project=app, target=target, service=record.service, deployment_id=record.id, actor=ctx.actor,
+            )
+            adopted[record.service] = record.id
+    return adopted
 
 
 def _wait(

@@ -116,6 +116,29 @@ def default_owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+STALE_AFTER = dt.timedelta(minutes=10)
+
+
+def owner_alive(record: DeploymentRecord, now: dt.datetime | None = None) -> bool:
+    """Whether the process that holds ``record`` still runs.
+
+    On this host the pid is checked; for another host (a second operator, a CI runner) the holder counts
+    as gone once the deployment has not been updated for ``STALE_AFTER``.
+    """
+    host, _, pid = record.owner.rpartition(":")
+    if host == socket.gethostname() and pid.isdigit():
+        if int(pid) == os.getpid():
+            return True
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+    return (now or dt.datetime.now(dt.UTC)) - record.updated_at < STALE_AFTER
+
+
 class StateStore:
     """Transactional access to Escadre's state. Thread-safe (one session per call)."""
 

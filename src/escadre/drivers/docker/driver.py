@@ -80,6 +80,7 @@ class DockerDriver:
         self.connection = connection or Connection()
         self._api: docker.APIClient | None = None
         self._lock = threading.Lock()
+        self._image_locks: dict[str, threading.Lock] = {}
 
     # ------------------------------------------------------------------------------- connection
 
@@ -115,9 +116,14 @@ class DockerDriver:
     def prepare_image(
         self, project: Project, service: str, progress: Progress, *, build: bool = False, dry_run: bool = False
     ) -> ResolvedImage:
-        return resolve_image(
-            self.api, self.name, project, project.services[service], progress, build=build, dry_run=dry_run
-        )
+        svc = project.services[service]
+        # services sharing one image tag (api and its migrate job built from the same context) resolve it
+        # one at a time, so the second finds the first's build instead of building it again in parallel
+        key = svc.image or f"{project.name}-{service}"
+        with self._lock:
+            lock = self._image_locks.setdefault(key, threading.Lock())
+        with lock:
+            return resolve_image(self.api, self.name, project, svc, progress, build=build, dry_run=dry_run)
 
     # --------------------------------------------------------------------------- shared resources
 
