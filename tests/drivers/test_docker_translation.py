@@ -176,3 +176,53 @@ def test_extra_networks_are_connected_after_create() -> None:
     assert plan.first_network is not None and plan.first_network[0] == "shop_front"
     assert plan.extra_networks[0][0] == "shop_back"
     assert plan.extra_networks[0][1]["aliases"] == ["api", "a"]
+
+
+def test_extra_keys_from_the_normalized_spec(tmp_path: Path) -> None:
+    from escadre.spec import load_project
+
+    (tmp_path / "compose.yaml").write_text("""
+services:
+  db:
+    image: x
+  web:
+    image: x
+    cpu_shares: 512
+    cpuset: "0"
+    dns_search: [example.internal]
+    group_add: ["100"]
+    oom_score_adj: -100
+    mac_address: "02:42:ac:11:00:02"
+    blkio_config:
+      weight: 300
+      device_read_bps: [{path: /dev/sda, rate: 1mb}]
+    links: ["db:database"]
+    volumes_from: ["db:ro"]
+    gpus: all
+    volumes:
+      - type: bind
+        source: /srv
+        target: /srv
+        bind: {selinux: z}
+""")
+    proj = load_project([str(tmp_path / "compose.yaml")], project_name="x")
+    svc = proj.services["web"]
+    rev = make_revision(svc, image="x", image_id=None)
+    plan = container_plan(proj, rev, 1, image="x", local=True, resolve=lambda s: f"x-{s}-abc-1")
+    hc = plan.host_config
+    assert (hc["cpu_shares"], hc["cpuset_cpus"], hc["dns_search"], hc["group_add"], hc["oom_score_adj"]) == (
+        512,
+        "0",
+        ["example.internal"],
+        ["100"],
+        -100,
+    )
+    assert hc["blkio_weight"] == 300
+    assert hc["device_read_bps"] == [{"Path": "/dev/sda", "Rate": 1024 * 1024}]
+    assert hc["links"] == {"x-db-abc-1": "database"}
+    assert hc["volumes_from"] == ["x-db-abc-1:ro"]
+    assert hc["device_requests"][0]["Count"] == -1
+    assert hc["binds"] == ["/srv:/srv:rw,z"]
+    assert plan.create["mac_address"] == "02:42:ac:11:00:02"
+    with pytest.raises(UsageError, match="volumes_from"):
+        container_plan(proj, rev, 1, image="x", local=True, resolve=lambda s: None)

@@ -36,11 +36,21 @@ class Workspace:
         path.write_text(textwrap.dedent(text).lstrip())
         return path
 
-    def run(self, *args: str, check: bool = True, timeout: float = 240, env: dict[str, str] | None = None,
-            ) -> subprocess.CompletedProcess[str]:
+    def run(
+        self,
+        *args: str,
+        check: bool = True,
+        timeout: float = 240,
+        env: dict[str, str] | None = None,
+    ) -> subprocess.CompletedProcess[str]:
         proc = subprocess.run(
             [sys.executable, "-m", "escadre.cli.main", *args],
-            cwd=self.dir, env={**self.env, **(env or {})}, capture_output=True, text=True, timeout=timeout,
+            cwd=self.dir,
+            env={**self.env, **(env or {})},
+            capture_output=True,
+            check=False,
+            text=True,
+            timeout=timeout,
         )
         if check and proc.returncode != 0:
             raise AssertionError(

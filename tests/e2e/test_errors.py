@@ -24,13 +24,16 @@ def assert_clean_error(result, code: int, *needles: str) -> None:  # type: ignor
 
 def test_port_already_in_use_leaves_nothing_behind(ws: Workspace) -> None:
     port = free_port()
-    ws.write("compose.yaml", f"""
+    ws.write(
+        "compose.yaml",
+        f"""
     services:
       web:
         image: {BUSYBOX}
         command: ["sh", "-c", "{LOOP}"]
         ports: ["127.0.0.1:{port}:80"]
-    """)
+    """,
+    )
     with socket.socket() as blocker:
         blocker.bind(("127.0.0.1", port))
         blocker.listen()
@@ -62,11 +65,24 @@ def test_missing_image_without_registry(ws: Workspace) -> None:
     [
         ({"compose.yaml": "services:\n  web:\n    imgae: x\n"}, ["compose.yaml:3:5", "imgae", "did you mean 'image'"]),
         ({"compose.yaml": "services:\n  web:\n    image: x\n    ports: {a: 1}\n"}, ["compose.yaml:4"]),
-        ({"compose.yaml": "services:\n  web:\n    image: ${TAG:?TAG must be set}\n"}, ["compose.yaml:3", "TAG must be set"]),
-        ({"compose.yaml": "services:\n  a:\n    image: x\n    depends_on: [b]\n  b:\n    image: x\n    depends_on: [a]\n"},
-         ["cycle"]),
-        ({"compose.yaml": "services:\n  a:\n    image: x\n    secrets: [pw]\nsecrets:\n  pw:\n    file: ./missing.txt\n"},
-         ["missing.txt"]),
+        (
+            {"compose.yaml": "services:\n  web:\n    image: ${TAG:?TAG must be set}\n"},
+            ["compose.yaml:3", "TAG must be set"],
+        ),
+        (
+            {
+                "compose.yaml": "services:\n  a:\n    image: x\n    depends_on: [b]\n"
+                "  b:\n    image: x\n    depends_on: [a]\n"
+            },
+            ["cycle"],
+        ),
+        (
+            {
+                "compose.yaml": "services:\n  a:\n    image: x\n    secrets: [pw]\n"
+                "secrets:\n  pw:\n    file: ./missing.txt\n"
+            },
+            ["missing.txt"],
+        ),
         ({"compose.yaml": "services:\n  a:\n    build: ./nowhere\n"}, ["nowhere"]),
         ({"compose.yaml": "services:\n  a:\n    image: x\n   bad-indent: 1\n"}, ["compose.yaml:4"]),
     ],
@@ -92,7 +108,7 @@ def test_target_commands(ws: Workspace) -> None:
     assert "far" in listed and "here" in listed and "local" in listed
     assert_clean_error(ws.run("target", "add", "here", "--kind", "docker", check=False), 2, "already exists")
     assert_clean_error(ws.run("target", "add", "x", "--kind", "nomad", check=False), 2, "unknown target kind")
-    ws.write("compose.yaml", f"services:\n  web:\n    image: {BUSYBOX}\n    command: [sh, -c, \"{LOOP}\"]\n")
+    ws.write("compose.yaml", f'services:\n  web:\n    image: {BUSYBOX}\n    command: [sh, -c, "{LOOP}"]\n')
     assert "1 created" in ws.run("up", "--target", "here").stdout
     assert_clean_error(ws.run("up", "--target", "far", check=False), 1, f"tcp://127.0.0.1:{port}")
     ws.run("down", "--target", "here")

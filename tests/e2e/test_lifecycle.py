@@ -25,7 +25,10 @@ def compose(port: int) -> str:
     services:
       db:
         image: {BUSYBOX}
-        command: ["sh", "-c", "mkdir -p /www && echo db-says-$$DB_GREETING > /www/index.html && httpd -f -p 5432 -h /www"]
+        command:
+          - sh
+          - -c
+          - mkdir -p /www && echo db-says-$$DB_GREETING > /www/index.html && httpd -f -p 5432 -h /www
         init: true
         environment:
           DB_GREETING: ${{GREETING:?set GREETING in .env}}
@@ -148,14 +151,17 @@ def test_full_lifecycle(ws: Workspace) -> None:
 
 
 def test_replicas_scale_in_place(ws: Workspace) -> None:
-    ws.write("compose.yaml", f"""
+    ws.write(
+        "compose.yaml",
+        f"""
     services:
       worker:
         image: {BUSYBOX}
         command: ["sh", "-c", "{LOOP}"]
         deploy:
           replicas: ${{N:-3}}
-    """)
+    """,
+    )
     ws.run("up")
     first = containers(ws.name)
     assert len(first) == 3
@@ -168,7 +174,9 @@ def test_replicas_scale_in_place(ws: Workspace) -> None:
 
 
 def test_failed_dependency_skips_dependents_and_next_up_recovers(ws: Workspace) -> None:
-    ws.write("compose.yaml", f"""
+    ws.write(
+        "compose.yaml",
+        f"""
     services:
       migrate:
         image: {BUSYBOX}
@@ -181,7 +189,8 @@ def test_failed_dependency_skips_dependents_and_next_up_recovers(ws: Workspace) 
       other:
         image: {BUSYBOX}
         command: ["sh", "-c", "{LOOP}"]
-    """)
+    """,
+    )
     failed = ws.run("up", check=False)
     assert failed.returncode == 1
     assert "migrate: failed" in failed.stderr and "exited with code 3" in failed.stderr
@@ -195,7 +204,9 @@ def test_failed_dependency_skips_dependents_and_next_up_recovers(ws: Workspace) 
 
 
 def test_interrupted_up_is_finished_by_the_next_one(ws: Workspace) -> None:
-    ws.write("compose.yaml", f"""
+    ws.write(
+        "compose.yaml",
+        f"""
     services:
       slow:
         image: {BUSYBOX}
@@ -209,9 +220,15 @@ def test_interrupted_up_is_finished_by_the_next_one(ws: Workspace) -> None:
         command: ["sh", "-c", "{LOOP}"]
         depends_on:
           slow: {{condition: service_healthy}}
-    """)
-    proc = subprocess.Popen([sys.executable, "-m", "escadre.cli.main", "up"], cwd=ws.dir, env=ws.env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    """,
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "escadre.cli.main", "up"],
+        cwd=ws.dir,
+        env=ws.env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and not containers(ws.name):
         time.sleep(0.1)

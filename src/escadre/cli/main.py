@@ -157,6 +157,7 @@ def config(opts: Options, fmt: str, list_services: bool, revisions: bool) -> Non
 @click.option("--no-wait", is_flag=True, help="Return once containers are started, without waiting for health.")
 @click.option("--timeout", type=float, metavar="SECONDS", help="How long to wait for each service (default 300).")
 @click.option("--remove-orphans", is_flag=True, help="Remove services that are no longer in the Compose files.")
+@click.option("--strict", is_flag=True, help="Refuse Compose keys the target only approximates or ignores.")
 @json_option
 def up(
     opts: Options,
@@ -166,6 +167,7 @@ def up(
     no_wait: bool,
     timeout: float | None,
     remove_orphans: bool,
+    strict: bool,
     as_json: bool,
 ) -> None:
     """Deploy the project: only what changed is touched."""
@@ -185,6 +187,7 @@ def up(
                 wait=not no_wait,
                 timeout=timeout,
                 remove_orphans=remove_orphans,
+                strict=strict,
             )
         finally:
             ctx.close()

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
 
 from escadre.core.progress import Progress
+from escadre.drivers.support import KeySupport
 from escadre.model.project import Project
 from escadre.model.revision import Revision
 
@@ -201,6 +202,10 @@ class Driver(Protocol):
 
     def list_apps(self) -> list[str]:
         """Names of the apps Escadre manages on this target."""
+        ...
+
+    def support(self) -> Mapping[str, KeySupport] | None:
+        """What this target does with each Compose key (``None``: everything is honoured)."""
         ...
 
     def close(self) -> None: ...

@@ -30,6 +30,7 @@ from escadre.drivers.base import (
     TargetInfo,
     labels_for,
 )
+from escadre.drivers.support import KeySupport
 from escadre.model.project import Project
 from escadre.model.revision import Revision
 
@@ -227,6 +228,9 @@ class MemoryDriver:
     def list_apps(self) -> list[str]:
         with self._lock:
             return sorted(self._apps)
+
+    def support(self) -> Mapping[str, KeySupport] | None:
+        return None
 
     def close(self) -> None:
         return None

@@ -18,9 +18,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Literal
 
-from escadre.core.errors import EscadreError, OperationFailed, SpecError
+from escadre.core.errors import EscadreError, OperationFailed, SpecError, UsageError
 from escadre.core.progress import ProgressEvent
 from escadre.drivers.base import AppStatus, Driver, ResolvedImage
+from escadre.drivers.support import SupportFinding, report
 from escadre.model.project import Project
 from escadre.model.revision import Revision
 from escadre.operations.context import Context
@@ -87,6 +88,19 @@ def selected_services(project: Project, services: Sequence[str] | None) -> list[
         chosen.append(name)
         stack.extend(d.service for d in project.services[name].depends_on if d.service in project.services)
     return [s for s in project.services if s in chosen]
+
+
+def support_findings(driver: Driver, project: Project, names: Sequence[str]) -> list[SupportFinding]:
+    """Keys of the selected services (and shared resources) the target does not fully honour."""
+    table = driver.support()
+    if table is None:
+        return []
+    selected = {f"services.{n}." for n in names}
+    return [
+        f
+        for f in report(project, table)
+        if not f.path.startswith("services.") or any(f.path.startswith(s) for s in selected)
+    ]
 
 
 def check_conditions(project: Project) -> None:
@@ -182,6 +196,7 @@ def up(
     wait: bool = True,
     timeout: float | None = None,
     remove_orphans: bool = False,
+    strict: bool = False,
 ) -> UpResult:
     """Deploy ``project`` to ``target``; returns every service's outcome (never raises for one service)."""
     check_conditions(project)
@@ -192,6 +207,21 @@ def up(
     timeout = timeout if timeout is not None else ctx.settings.wait_timeout
     names = selected_services(project, services)
     driver.info()
+    findings = support_findings(driver, project, names)
+    if strict and findings:
+        listing = "; ".join(f"{x.path}: {x.level} ({x.note})" for x in findings)
+        raise UsageError(
+            f"target {spec.name!r} does not fully honour {len(findings)} key(s) with --strict: {listing}",
+            hint="remove those keys, or deploy without --strict to accept the approximations",
+        )
+    blocking = [f for f in findings if f.level == "rejected"]
+    if blocking:
+        raise SpecError(
+            "; ".join(f"{f.path}: not supported on a {driver.kind} target ({f.note})" for f in blocking),
+            hint="escadre check --target shows what each target does with every key",
+        )
+    for finding in findings:
+        progress.emit(ProgressEvent(finding.path, finding.level, "warning", detail=finding.note))
     store.upsert_project(project.name, spec.name, working_dir=project.working_dir, files=project.files)
     store.add_event(
         "up.started",
@@ -297,8 +327,8 @@ def up(
     pending = [n for n in names if n not in outcomes]
     if pending:
         with ThreadPoolExecutor(max_workers=len(pending)) as pool:
-            for f in [pool.submit(worker, n) for n in pending]:
-                f.result()
+            for future in [pool.submit(worker, n) for n in pending]:
+                future.result()
 
     removed: list[str] = []
     for orphan in the_plan.orphans:
@@ -358,8 +388,13 @@ def _adopt_orphaned(
         if revision is not None and revision.id == record.revision and changes[record.service].action != "update":
             ctx.store.update_deployment(record.id, owner=default_owner())
             ctx.store.add_event(
-                "deploy.adopted", f"{record.service}: taking over deployment {record.id} left by {record.owner}",
-                project=app, target=target, service=record.service, deployment_id=record.id, actor=ctx.actor,
+                "deploy.adopted",
+                f"{record.service}: taking over deployment {record.id} left by {record.owner}",
+                project=app,
+                target=target,
+                service=record.service,
+                deployment_id=record.id,
+                actor=ctx.actor,
             )
             adopted[record.service] = record.id
     return adopted

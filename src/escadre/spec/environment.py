@@ -70,3 +70,15 @@ def resolve_environment(norm: Norm, base: Path, raw: dict[str, Any], out: dict[s
         else:
             environment[key] = value
     out["environment"] = environment
+
+
+def resolve_label_files(norm: Norm, base: Path, out: dict[str, Any]) -> None:
+    """Merge ``label_file`` contents (``KEY=VALUE`` lines, read like env files) under ``labels``."""
+    files = out.get("label_file") or []
+    if not files:
+        return
+    from_files: dict[str, str] = {}
+    for index, path in enumerate(files):
+        item_path = (*base, "label_file", index)
+        from_files.update(read_env_file(path, display_path(path), norm.variables.get, raw=True, at=norm.at(item_path)))
+    out["labels"] = {**from_files, **(out.get("labels") or {})}

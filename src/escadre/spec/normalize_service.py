@@ -27,7 +27,7 @@ from escadre.core.units import parse_bytes, parse_cpus, parse_duration
 from escadre.spec.coerce import list_or_dict, str_list, to_bool, to_int, to_mode, to_str
 from escadre.spec.context import Norm
 from escadre.spec.deploy import apply_legacy_resources, normalize_deploy
-from escadre.spec.environment import env_files, resolve_environment
+from escadre.spec.environment import env_files, resolve_environment, resolve_label_files
 from escadre.spec.locator import Path
 from escadre.spec.paths import is_remote
 from escadre.spec.shortsyntax import PROTOCOLS, parse_extra_host, parse_port, parse_volume
@@ -75,6 +75,7 @@ def normalize_service(norm: Norm, name: str, raw: dict[str, Any]) -> dict[str, A
         else:
             out[key] = value
     resolve_environment(norm, base, raw, out)
+    resolve_label_files(norm, base, out)
     apply_legacy_resources(norm, base, out)
     if "networks" not in out and "network_mode" not in out:
         out["networks"] = {"default": None}

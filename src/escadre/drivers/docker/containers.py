@@ -11,13 +11,14 @@ from __future__ import annotations
 import io
 import os
 import tarfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from docker.types import LogConfig, Mount, Ulimit
+from docker.types import DeviceRequest, LogConfig, Mount, Ulimit
 
 from escadre.core.errors import SpecError, UsageError
+from escadre.core.units import parse_bytes
 from escadre.drivers.base import LABEL_REPLICA, labels_for
 from escadre.model.project import FileMount, FileSource, Project, Service
 from escadre.model.revision import Revision
@@ -148,6 +149,108 @@ def _file_mount(
     )
 
 
+def _blkio(spec: Mapping[str, Any]) -> dict[str, Any]:
+    blkio = spec.get("blkio_config") or {}
+    out: dict[str, Any] = {}
+    if "weight" in blkio:
+        out["blkio_weight"] = int(blkio["weight"])
+    if blkio.get("weight_device"):
+        out["blkio_weight_device"] = [{"Path": d["path"], "Weight": int(d["weight"])} for d in blkio["weight_device"]]
+    for key in ("device_read_bps", "device_write_bps", "device_read_iops", "device_write_iops"):
+        if blkio.get(key):
+            convert = parse_bytes if key.endswith("bps") else int
+            out[key] = [{"Path": d["path"], "Rate": convert(d["rate"])} for d in blkio[key]]
+    return out
+
+
+def _device_requests(svc: Service) -> list[DeviceRequest]:
+    """``gpus:`` and ``deploy.resources.reservations.devices`` as Engine device requests."""
+    requests: list[DeviceRequest] = []
+    gpus = svc.spec.get("gpus")
+    if gpus == "all":
+        requests.append(DeviceRequest(count=-1, capabilities=[["gpu"]]))
+    elif isinstance(gpus, list):
+        for g in gpus:
+            requests.append(_device_request(g))
+    reservations = ((svc.spec.get("deploy") or {}).get("resources") or {}).get("reservations") or {}
+    for d in reservations.get("devices") or []:
+        requests.append(_device_request(d))
+    return requests
+
+
+def _device_request(d: Mapping[str, Any]) -> DeviceRequest:
+    count = d.get("count")
+    return DeviceRequest(
+        driver=d.get("driver") or "",
+        count=-1 if count == "all" else int(count) if count is not None and not d.get("device_ids") else 0,
+        device_ids=list(d.get("device_ids") or []),
+        capabilities=[list(d.get("capabilities") or ["gpu"])],
+        options=dict(d.get("options") or {}),
+    )
+
+
+def _extra_host_config(svc: Service, resolve: Callable[[str], str | None]) -> dict[str, Any]:
+    """Compose keys the typed model does not carry, read from the normalized spec."""
+    spec = svc.spec
+    direct = {
+        "cpu_count": "cpu_count",
+        "cpu_percent": "cpu_percent",
+        "cpu_period": "cpu_period",
+        "cpu_quota": "cpu_quota",
+        "cpu_rt_period": "cpu_rt_period",
+        "cpu_rt_runtime": "cpu_rt_runtime",
+        "cpu_shares": "cpu_shares",
+        "cpuset": "cpuset_cpus",
+        "cgroup_parent": "cgroup_parent",
+        "cgroup": "cgroupns",
+        "device_cgroup_rules": "device_cgroup_rules",
+        "dns_opt": "dns_opt",
+        "dns_search": "dns_search",
+        "group_add": "group_add",
+        "oom_kill_disable": "oom_kill_disable",
+        "oom_score_adj": "oom_score_adj",
+        "mem_swappiness": "mem_swappiness",
+        "memswap_limit": "memswap_limit",
+        "userns_mode": "userns_mode",
+        "uts": "uts_mode",
+        "runtime": "runtime",
+        "storage_opt": "storage_opt",
+        "isolation": "isolation",
+    }
+    out: dict[str, Any] = {target: spec[key] for key, target in direct.items() if spec.get(key) is not None}
+    out.update(_blkio(spec))
+    requests = _device_requests(svc)
+    if requests:
+        out["device_requests"] = requests
+    links: dict[str, str] = {}
+    for entry in spec.get("links") or []:
+        service, _, alias = str(entry).partition(":")
+        links[resolve(service) or service] = alias or service
+    for entry in spec.get("external_links") or []:
+        container, _, alias = str(entry).partition(":")
+        links[container] = alias or container
+    if links:
+        out["links"] = links
+    volumes_from = []
+    for entry in spec.get("volumes_from") or []:
+        text = str(entry)
+        if text.startswith("container:"):
+            name, _, mode = text.removeprefix("container:").partition(":")
+        else:
+            source, _, mode = text.partition(":")
+            found = resolve(source)
+            if found is None:
+                raise UsageError(
+                    f"service {svc.name!r}: volumes_from {source!r} needs that service running first",
+                    hint=f"add depends_on: [{source}] so it starts before {svc.name}",
+                )
+            name = found
+        volumes_from.append(f"{name}:{mode}" if mode else name)
+    if volumes_from:
+        out["volumes_from"] = volumes_from
+    return out
+
+
 def container_plan(
     project: Project,
     revision: Revision,
@@ -157,18 +260,26 @@ def container_plan(
     local: bool,
     environ: Mapping[str, str] | None = None,
     network_mode_container: str | None = None,
+    resolve: Callable[[str], str | None] | None = None,
 ) -> ContainerPlan:
-    """The create request for instance ``replica`` of ``revision``."""
+    """The create request for instance ``replica`` of ``revision``.
+
+    ``resolve`` maps another service's name to the name of its running container (for ``links``,
+    ``volumes_from``); the driver supplies it.
+    """
     env = project.source_env if environ is None else environ
     svc = project.services[revision.service]
     name = container_name(project, svc, revision, replica)
     labels = {**svc.labels, **labels_for(project.name, svc.name, revision.id), LABEL_REPLICA: str(replica)}
 
     mounts: list[Mount] = []
+    binds: list[str] = []
     for m in svc.mounts:
         if m.type == "volume":
             source = project.volumes[m.source].name if m.source and m.source in project.volumes else m.source
             mounts.append(Mount(target=m.target, source=source, type="volume", read_only=m.read_only, no_copy=m.nocopy))
+        elif m.type == "bind" and m.selinux:
+            binds.append(f"{m.source}:{m.target}:{'ro' if m.read_only else 'rw'},{m.selinux}")
         elif m.type == "bind":
             if not m.create_host_path and m.source and local and not os.path.exists(m.source):
                 raise SpecError(
@@ -216,6 +327,7 @@ def container_plan(
     limits, reservations = svc.deploy.limits, svc.deploy.reservations
     host_config: dict[str, Any] = {
         "mounts": mounts,
+        "binds": binds or None,
         "port_bindings": port_bindings or None,
         "restart_policy": restart_policy(svc),
         "cap_add": list(svc.cap_add) or None,
@@ -235,6 +347,7 @@ def container_plan(
         "mem_reservation": reservations.memory,
         "nano_cpus": int(limits.cpus * NS) if limits.cpus else None,
         "pids_limit": limits.pids,
+        **_extra_host_config(svc, resolve or (lambda _name: None)),
     }
     if svc.ulimits:
         host_config["ulimits"] = [
@@ -286,6 +399,8 @@ def container_plan(
         "stop_signal": svc.stop_signal,
         "stop_timeout": int(svc.stop_grace_period) if svc.stop_grace_period is not None else None,
         "healthcheck": healthcheck(svc),
+        "mac_address": svc.spec.get("mac_address"),
+        "platform": svc.spec.get("platform"),
     }
     return ContainerPlan(
         name=name,

@@ -40,6 +40,8 @@ from escadre.drivers.base import (
 from escadre.drivers.docker.client import Connection, connect, translate
 from escadre.drivers.docker.containers import archive, container_plan
 from escadre.drivers.docker.images import resolve_image
+from escadre.drivers.docker.support import TABLE as SUPPORT_TABLE
+from escadre.drivers.support import KeySupport
 from escadre.model.project import Project
 from escadre.model.revision import Revision
 
@@ -104,6 +106,9 @@ class DockerDriver:
             version=str(version.get("Version", "")),
             details={"api": str(version.get("ApiVersion", "")), "os": str(version.get("Os", ""))},
         )
+
+    def support(self) -> Mapping[str, KeySupport] | None:
+        return SUPPORT_TABLE
 
     def close(self) -> None:
         with self._lock:
@@ -209,13 +214,16 @@ class DockerDriver:
         with self._t(f"listing the containers of {app}"):
             return list(self.api.containers(all=True, filters={"label": filters}))
 
+    def _running_container(self, app: str, service: str) -> str | None:
+        """Name of a running container of ``service`` (for network_mode/links/volumes_from)."""
+        running = [c for c in self._containers(app, service) if c.get("State") == "running"]
+        return str(running[0]["Names"][0]).lstrip("/") if running else None
+
     def _network_mode_container(self, project: Project, revision: Revision) -> str | None:
         mode = project.services[revision.service].network_mode or ""
         if not mode.startswith("service:"):
             return None
-        other = mode.removeprefix("service:")
-        running = [c for c in self._containers(project.name, other) if c.get("State") == "running"]
-        return running[0]["Id"] if running else None
+        return self._running_container(project.name, mode.removeprefix("service:"))
 
     def _create_and_start(self, project: Project, revision: Revision, replica: int, progress: Progress) -> None:
         api = self.api
@@ -234,6 +242,7 @@ class DockerDriver:
             image=image,
             local=self.connection.is_local,
             network_mode_container=self._network_mode_container(project, revision),
+            resolve=lambda service: self._running_container(project.name, service),
         )
         subject = f"service {revision.service}"
         doing = f"creating container {plan.name}"
@@ -262,6 +271,15 @@ class DockerDriver:
         progress.emit(ProgressEvent(subject, "started", "done", detail=plan.name, data={"revision": revision.id}))
 
     def apply_revision(self, project: Project, revision: Revision, replicas: int, progress: Progress) -> None:
+        svc = project.services[revision.service]
+        fixed = [p for p in svc.ports if p.published is not None]
+        if replicas > 1 and fixed:
+            raise UsageError(
+                f"service {svc.name!r} publishes host port {fixed[0].published} and asks for {replicas} replicas: "
+                "on one engine only one container can bind a host port",
+                hint="leave the host port out (ports: ['80']) so each replica gets its own, "
+                "or put Escadre's router in front of the service (x-escadre.route)",
+            )
         existing = self._containers(project.name, revision.service, revision.id)
         by_replica: dict[int, dict[str, Any]] = {}
         extra: list[dict[str, Any]] = []
