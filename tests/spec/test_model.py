@@ -105,12 +105,13 @@ def test_model_fields(shop: Project) -> None:
 
 def test_settings_are_parsed(shop: Project) -> None:
     project = shop.load().project
-    rollout = project.settings.rollout_for(project.services["api"].settings)
+    rollout = project.rollout_for("api")
     assert rollout.strategy == "canary"
     assert [s.set_weight for s in rollout.steps] == [20, None, None]
     assert rollout.steps[1].pause is not None
     assert rollout.steps[1].pause.duration == 30.0
-    assert project.settings.rollout_for(project.services["db"].settings).strategy == "rolling"
+    assert project.rollout_for("db").strategy == "rolling"
+    assert project.settings is not None
     assert list(project.settings.analysis_templates) == ["success-rate"]
 
 

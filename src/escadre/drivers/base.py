@@ -208,4 +208,11 @@ class Driver(Protocol):
         """What this target does with each Compose key (``None``: everything is honoured)."""
         ...
 
+    def probe(self, app: str, service: str, revision: str) -> bool | None:
+        """Run the revision's health test in every running instance now; ``True`` when all pass.
+
+        Lets a wait finish as soon as the service is healthy instead of at the platform's next check
+        interval. ``None`` when the target cannot probe (the caller then relies on ``observe``)."""
+        ...
+
     def close(self) -> None: ...

@@ -232,6 +232,9 @@ class MemoryDriver:
     def support(self) -> Mapping[str, KeySupport] | None:
         return None
 
+    def probe(self, app: str, service: str, revision: str) -> bool | None:
+        return None
+
     def close(self) -> None:
         return None
 

@@ -14,10 +14,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from escadre.core.errors import SourceLocation
-from escadre.model.settings import ProjectSettings, ServiceSettings
+
+if TYPE_CHECKING:
+    from escadre.model.settings import ProjectSettings, RolloutSpec, ServiceSettings
 
 EMPTY: Mapping[str, Any] = MappingProxyType({})
 
@@ -221,7 +223,8 @@ class Service:
     logging: Mapping[str, Any] = _no_map()
     pull_policy: str | None = None
     profiles: tuple[str, ...] = ()
-    settings: ServiceSettings = field(default_factory=ServiceSettings)
+    settings: ServiceSettings | None = None
+    """The service's ``x-escadre`` (``None`` when it has none)."""
     spec: Mapping[str, Any] = _no_map()
     location: SourceLocation | None = None
 
@@ -286,7 +289,8 @@ class Project:
     volumes: Mapping[str, Volume] = _no_map()
     secrets: Mapping[str, FileSource] = _no_map()
     configs: Mapping[str, FileSource] = _no_map()
-    settings: ProjectSettings = field(default_factory=ProjectSettings)
+    settings: ProjectSettings | None = None
+    """The top-level ``x-escadre`` (``None`` when the file has none)."""
     working_dir: str = "."
     files: tuple[str, ...] = ()
     profiles: tuple[str, ...] = ()
@@ -298,6 +302,17 @@ class Project:
 
     def service(self, name: str) -> Service:
         return self.services[name]
+
+    def rollout_for(self, service: str) -> RolloutSpec:
+        """The rollout of ``service``: its own, else the project default, else plain rolling."""
+        own = self.services[service].settings
+        if own is not None and own.rollout is not None:
+            return own.rollout
+        if self.settings is not None and self.settings.rollout is not None:
+            return self.settings.rollout
+        from escadre.model.settings import RolloutSpec
+
+        return RolloutSpec()
 
     def dependency_order(self) -> list[list[str]]:
         """Services grouped in waves: every service's dependencies are in an earlier wave.

@@ -30,7 +30,9 @@ Seconds = Annotated[float, BeforeValidator(_duration), Field(ge=0)]
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    # defer_build: validators are built on first validation, so loading a Compose file without
+    # x-escadre (and `escadre --help`) never pays for them
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, defer_build=True)
 
 
 # ---------------------------------------------------------------------------------------------- analysis
@@ -248,6 +250,8 @@ class Notification(_Model):
 
 
 class ServiceSettings(_Model):
+    """Per-service ``x-escadre``."""
+
     rollout: RolloutSpec | None = None
     autoscale: AutoscaleSpec | None = None
     policy: PolicySettings | None = None

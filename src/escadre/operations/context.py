@@ -8,15 +8,18 @@ config`` never touches either, ``escadre target list`` never loads an SDK.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from escadre.core.errors import UsageError
 from escadre.core.progress import NullProgress, Progress
 from escadre.core.settings import Settings
 from escadre.drivers.base import Driver
-from escadre.state.store import StateStore, TargetRecord
+
+if TYPE_CHECKING:
+    from escadre.state.store import StateStore, TargetRecord
 
 DEFAULT_TARGET = "local"
 
@@ -37,12 +40,16 @@ class Context:
     _store: StateStore | None = None
     _drivers: dict[str, Driver] = field(default_factory=dict)
     _from_store: set[str] = field(default_factory=set)
+    _store_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def store(self) -> StateStore:
-        if self._store is None:
-            self._store = StateStore.open(self.settings.state_url)
-        return self._store
+        with self._store_lock:
+            if self._store is None:
+                from escadre.state.store import StateStore
+
+                self._store = StateStore.open(self.settings.state_url)
+            return self._store
 
     def target_spec(self, name: str | None) -> TargetSpec:
         """The named target, or the default one: ``ESCADRE_TARGET``, else the local Docker engine."""
@@ -50,11 +57,12 @@ class Context:
         attached = self._drivers.get(chosen)
         if attached is not None and chosen not in self._from_store:
             return TargetSpec(chosen, attached.kind, {})
+        if chosen == DEFAULT_TARGET:
+            # built in, never stored: resolving it needs no state store
+            return TargetSpec(DEFAULT_TARGET, "docker", {}, implicit=True)
         record: TargetRecord | None = self.store.get_target(chosen)
         if record is not None:
             return TargetSpec(record.name, record.kind, record.config)
-        if chosen == DEFAULT_TARGET:
-            return TargetSpec(DEFAULT_TARGET, "docker", {}, implicit=True)
         known = [t.name for t in self.store.list_targets()]
         raise UsageError(
             f"unknown target {chosen!r}",

@@ -11,6 +11,7 @@ after, so an interrupted ``up`` leaves a record the next one supersedes.
 
 from __future__ import annotations
 
+import heapq
 import threading
 import time
 from collections.abc import Sequence
@@ -27,10 +28,11 @@ from escadre.model.revision import Revision
 from escadre.operations.context import Context
 from escadre.operations.plan import Plan, ServiceChange, plan_service, service_revision
 from escadre.operations.readiness import Verdict, Want, wait_for
-from escadre.state.store import default_owner, owner_alive
 
 OutcomeStatus = Literal["created", "updated", "scaled", "started", "unchanged", "failed", "skipped"]
 IMAGE_WORKERS = 4
+START_SLOTS = 3
+"""How many services are created/started at once (engines serialise much of container start-up)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +69,58 @@ class _Run:
     settled: threading.Event = field(default_factory=threading.Event)  # ready, completed, or failed
     completed: bool = False
     failed: str | None = None
+
+
+class _Gate:
+    """A semaphore that admits the highest priority waiter first.
+
+    Engines start containers only a few at a time; when everything is started at once the service on the
+    critical path (the database all others wait for) queues behind leaves nobody waits for. Admitting
+    services by the length of the dependency chain behind them starts the critical path first.
+    """
+
+    def __init__(self, slots: int) -> None:
+        self._slots = slots
+        self._lock = threading.Lock()
+        self._waiting: list[tuple[int, int, threading.Event]] = []
+        self._seq = 0
+
+    def acquire(self, priority: int) -> None:
+        with self._lock:
+            if self._slots > 0 and not self._waiting:
+                self._slots -= 1
+                return
+            event = threading.Event()
+            self._seq += 1
+            heapq.heappush(self._waiting, (-priority, self._seq, event))
+        event.wait()
+
+    def release(self) -> None:
+        with self._lock:
+            if self._waiting:
+                _, _, event = heapq.heappop(self._waiting)
+                event.set()
+            else:
+                self._slots += 1
+
+
+def chain_lengths(project: Project, names: Sequence[str]) -> dict[str, int]:
+    """For each service, the length of the longest chain of services waiting on it (itself included)."""
+    dependents: dict[str, list[str]] = {n: [] for n in names}
+    for name in names:
+        for dep in project.services[name].depends_on:
+            if dep.service in dependents:
+                dependents[dep.service].append(name)
+    lengths: dict[str, int] = {}
+
+    def length(name: str) -> int:
+        if name not in lengths:
+            lengths[name] = 1 + max((length(d) for d in dependents[name]), default=0)
+        return lengths[name]
+
+    for name in names:
+        length(name)
+    return lengths
 
 
 def selected_services(project: Project, services: Sequence[str] | None) -> list[str]:
@@ -248,6 +302,8 @@ def up(
     changes = {c.service: c for c in the_plan.changes}
     adopted = _adopt_orphaned(ctx, project.name, spec.name, changes, revisions)
     runs = {name: _Run() for name in names}
+    gate = _Gate(START_SLOTS)
+    priority = chain_lengths(project, names)
     outcomes: dict[str, ServiceOutcome] = {}
     for name, message in image_failures.items():
         runs[name].failed = message
@@ -292,7 +348,11 @@ def up(
                 if dep.condition == "service_completed_successfully" and not other.completed:
                     raise _Skipped(f"dependency {dep.service!r} did not complete successfully")
             change = changes[name]
-            status, deployment = _execute(ctx, project, driver, spec.name, change, revisions[name], timeout=timeout)
+            gate.acquire(priority[name])
+            try:
+                status, deployment = _execute(ctx, project, driver, spec.name, change, revisions[name], timeout=timeout)
+            finally:
+                gate.release()
             if deployment is None:
                 deployment = adopted.get(name)
             run.started.set()
@@ -324,7 +384,8 @@ def up(
             run.started.set()
             run.settled.set()
 
-    pending = [n for n in names if n not in outcomes]
+    # the critical path first: submission order decides who reaches the start gate first
+    pending = sorted((n for n in names if n not in outcomes), key=lambda n: -priority[n])
     if pending:
         with ThreadPoolExecutor(max_workers=len(pending)) as pool:
             for future in [pool.submit(worker, n) for n in pending]:
@@ -380,6 +441,8 @@ def _adopt_orphaned(
     When the revision it was deploying is still the one wanted, this ``up`` takes it over and closes it
     once the service is ready; otherwise the new deployment ``up`` opens supersedes it.
     """
+    from escadre.state.store import default_owner, owner_alive
+
     adopted: dict[str, int] = {}
     for record in ctx.store.list_deployments(app, target, active_only=True):
         if owner_alive(record) or record.service not in changes:
@@ -535,7 +598,7 @@ def _execute(
 
 
 def ctx_strategy(project: Project, service: str) -> str:
-    return project.settings.rollout_for(project.services[service].settings).strategy
+    return project.rollout_for(service).strategy
 
 
 def down(ctx: Context, project_name: str, *, target: str | None = None, volumes: bool = False) -> list[str]:

@@ -29,6 +29,11 @@ def add_target(
             f"invalid target name {name!r}",
             hint="use lowercase letters, digits, '.', '_' and '-', starting with a letter or digit",
         )
+    if name == DEFAULT_TARGET:
+        raise UsageError(
+            f"{DEFAULT_TARGET!r} is the built-in target (the local engine, or DOCKER_HOST)",
+            hint="pick another name for this target",
+        )
     if kind not in known_kinds():
         raise UsageError(f"unknown target kind {kind!r}", hint=f"known kinds: {', '.join(known_kinds())}")
     clean = {k: v for k, v in config.items() if v not in (None, "", False)}
@@ -45,10 +50,7 @@ def add_target(
 
 
 def list_targets(ctx: Context) -> list[TargetSpec]:
-    targets = [TargetSpec(t.name, t.kind, t.config) for t in ctx.store.list_targets()]
-    if not any(t.name == DEFAULT_TARGET for t in targets):
-        targets.insert(0, ctx.target_spec(DEFAULT_TARGET))
-    return targets
+    return [ctx.target_spec(DEFAULT_TARGET), *(TargetSpec(t.name, t.kind, t.config) for t in ctx.store.list_targets())]
 
 
 def remove_target(ctx: Context, name: str) -> None:

@@ -21,15 +21,16 @@ import json
 import re
 from functools import cache
 from importlib import resources
-from typing import Any, cast
-
-from jsonschema import Draft7Validator
-from jsonschema.exceptions import ValidationError, best_match
+from typing import TYPE_CHECKING, Any, cast
 
 from escadre.core.errors import SpecError
 from escadre.spec.fastschema import Check, compile_schema
 from escadre.spec.locator import LocNode, Path, format_path, key_location
 from escadre.spec.yamlsource import Override, Reset
+
+if TYPE_CHECKING:
+    from jsonschema import Draft7Validator
+    from jsonschema.exceptions import ValidationError
 
 _TYPE_WORDS = {
     "object": "a mapping",
@@ -51,6 +52,9 @@ def compose_schema() -> dict[str, Any]:
 
 @cache
 def _validator() -> Draft7Validator:
+    # jsonschema is only needed to explain a file the fast compiled check rejected
+    from jsonschema import Draft7Validator
+
     return Draft7Validator(compose_schema())
 
 
@@ -100,6 +104,8 @@ def validate(data: dict[str, Any], loc: LocNode, *, has_markers: bool = False) -
     instance = strip_markers(data) if has_markers else data
     if _fast_check()(instance):
         return
+    from jsonschema.exceptions import best_match
+
     error = best_match(_validator().iter_errors(instance))
     if error is None:
         return
@@ -115,6 +121,8 @@ def _refine(error: ValidationError) -> ValidationError:
         if len(branches) != 1:
             return error
         branch = next(iter(branches))
+        from jsonschema.exceptions import best_match
+
         candidate = best_match(e for e in fitting if e.schema_path and e.schema_path[0] == branch)
         if candidate is None:
             return error

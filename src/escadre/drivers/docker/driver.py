@@ -418,6 +418,42 @@ class DockerDriver:
         apps |= {(n.get("Labels") or {}).get(LABEL_APP) for n in networks}
         return sorted(a for a in apps if a)
 
+    # ------------------------------------------------------------------------------------ probe
+
+    def probe(self, app: str, service: str, revision: str) -> bool | None:
+        containers = [c for c in self._containers(app, service, revision) if c.get("State") == "running"]
+        if not containers:
+            return False
+        return all(self._probe_container(c["Id"]) for c in containers)
+
+    def _probe_container(self, cid: str) -> bool:
+        """Exec the container's own health test (as Docker would) and report whether it passed."""
+        api = self.api
+        try:
+            with self._t("probing health"):
+                config = (api.inspect_container(cid).get("Config") or {}).get("Healthcheck") or {}
+                test = list(config.get("Test") or [])
+                if not test or test[0] == "NONE":
+                    return False
+                cmd = test[1:] if test[0] == "CMD" else ["/bin/sh", "-c", " ".join(test[1:])]
+                exec_id = api.exec_create(cid, cmd, stdout=False, stderr=False)["Id"]
+        except TargetError:
+            return False
+        timeout = (config.get("Timeout") or 30_000_000_000) / 1e9
+        outcome: list[bool] = []
+
+        def run() -> None:
+            try:
+                api.exec_start(exec_id)
+                outcome.append(api.exec_inspect(exec_id).get("ExitCode") == 0)
+            except Exception:  # an exec that fails to run is just "not healthy yet"
+                outcome.append(False)
+
+        worker = threading.Thread(target=run, daemon=True)
+        worker.start()
+        worker.join(timeout)
+        return bool(outcome and outcome[0])
+
     # ----------------------------------------------------------------------------------- remove
 
     def remove_app(self, app: str, progress: Progress, *, volumes: bool = False) -> None:
