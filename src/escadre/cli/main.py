@@ -12,6 +12,7 @@ Errors Escadre raises on purpose are printed as one message (with a hint), never
 from __future__ import annotations
 
 import functools
+import json
 import os
 import sys
 from collections.abc import Callable
@@ -330,11 +331,18 @@ def ps(opts: Options, target: str | None, service: str | None, as_json: bool) ->
 @click.argument("services", nargs=-1)
 @click.option("-f", "--follow", is_flag=True, help="Keep streaming new lines (Compose files: --file).")
 @click.option("--tail", type=int, metavar="N", help="Only the last N lines of each instance.")
+@json_option
 @click.option("--no-prefix", is_flag=True, help="Do not prefix lines with the instance name.")
 def logs(
-    opts: Options, target: str | None, services: tuple[str, ...], follow: bool, tail: int | None, no_prefix: bool
+    opts: Options,
+    target: str | None,
+    services: tuple[str, ...],
+    follow: bool,
+    tail: int | None,
+    as_json: bool,
+    no_prefix: bool,
 ) -> None:
-    """Show the output of the project's instances."""
+    """Show the output of the project's instances (``--json``: one JSON object per line)."""
     from escadre.operations.inspect import logs as do_logs
 
     name = opts.name()
@@ -344,6 +352,10 @@ def logs(
     colour = sys.stdout.isatty()
     try:
         for line in do_logs(ctx, name, services, target=target, follow=follow, tail=tail):
+            if as_json:
+                record = {"service": line.service, "instance": line.instance, "stream": line.stream, "ts": line.ts}
+                click.echo(json.dumps({**record, "text": line.text}))
+                continue
             if no_prefix:
                 click.echo(line.text)
                 continue
