@@ -40,11 +40,17 @@ def postgres_url() -> Iterator[str]:
     user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
     subprocess.run([*user, initdb, "-D", data, "-A", "trust", "-U", "escadre"], check=True, capture_output=True)
     opts = f"-p {port} -k {root} -c listen_addresses=127.0.0.1"
-    subprocess.run([*user, pg_ctl, "-D", data, "-o", opts, "-w", "-l", os.path.join(root, "log"), "start"],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [*user, pg_ctl, "-D", data, "-o", opts, "-w", "-l", os.path.join(root, "log"), "start"],
+        check=True,
+        capture_output=True,
+    )
     try:
-        subprocess.run([_bin("createdb") or "createdb", "-h", "127.0.0.1", "-p", str(port), "-U", "escadre", "state"],
-                       check=True, capture_output=True)
+        subprocess.run(
+            [_bin("createdb") or "createdb", "-h", "127.0.0.1", "-p", str(port), "-U", "escadre", "state"],
+            check=True,
+            capture_output=True,
+        )
         yield f"postgresql+psycopg://escadre@127.0.0.1:{port}/state"
     finally:
         subprocess.run([*user, pg_ctl, "-D", data, "-m", "immediate", "stop"], capture_output=True, check=False)
