@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -42,8 +42,14 @@ def _dockerignore(context: Path) -> list[str]:
     return patterns
 
 
-def build_hash(build: Build) -> str:
-    """Content hash of what ``docker build`` would receive for ``build``."""
+def owner_labels(project: Project, service: Service) -> dict[str, str]:
+    """Labels Escadre puts on the images it builds (who built them, for which service)."""
+    return {LABEL_MANAGED: "true", LABEL_APP: project.name, LABEL_SERVICE: service.name}
+
+
+def build_hash(build: Build, labels: Mapping[str, str] | None = None) -> str:
+    """Content hash of what ``docker build`` would receive for ``build`` (plus the labels Escadre adds,
+    which are part of the resulting image)."""
     context = Path(build.context)
     if not context.is_dir():
         raise SpecError(f"build context {build.context} does not exist or is not a directory")
@@ -57,6 +63,7 @@ def build_hash(build: Build) -> str:
         "network": build.network,
         "shm_size": build.shm_size,
         "extra_hosts": dict(build.extra_hosts),
+        "escadre_labels": dict(labels or {}),
     }
     digest.update(json.dumps(options, sort_keys=True).encode())
     dockerfile = build.dockerfile
@@ -125,7 +132,8 @@ def build_image(
     assert build is not None
     tag = service.image or f"{project.name}-{service.name}"
     subject = f"service {service.name}"
-    bhash = build_hash(build)
+    owner = owner_labels(project, service)
+    bhash = build_hash(build, owner)
     if not force:
         existing = find_built(api, target, bhash)
         if existing:
@@ -137,13 +145,7 @@ def build_image(
             progress.emit(ProgressEvent(subject, "image up to date", "done", detail=tag))
             return ResolvedImage(ref=tag, id=existing, built=False)
     progress.emit(ProgressEvent(subject, "building", "running", detail=tag))
-    labels = {
-        **build.labels,
-        BUILD_HASH_LABEL: bhash,
-        LABEL_MANAGED: "true",
-        LABEL_APP: project.name,
-        LABEL_SERVICE: service.name,
-    }
+    labels = {**build.labels, BUILD_HASH_LABEL: bhash, **owner}
     kwargs: dict[str, Any] = {
         "path": build.context,
         "dockerfile": build.dockerfile,
@@ -226,7 +228,8 @@ def resolve_image(
     if service.build is not None:
         tag = service.image or f"{project.name}-{service.name}"
         if dry_run:
-            return ResolvedImage(ref=tag, id=find_built(api, target, build_hash(service.build)))
+            bhash = build_hash(service.build, owner_labels(project, service))
+            return ResolvedImage(ref=tag, id=find_built(api, target, bhash))
         return build_image(api, target, project, service, progress, force=build or policy == "build")
     assert service.image is not None
     current = image_id(api, target, service.image)
