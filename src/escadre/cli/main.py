@@ -50,6 +50,23 @@ class Options:
             profiles=list(self.profiles) or None,
         )
 
+    def argv(self) -> list[str]:
+        """These options as command-line arguments (to start another escadre process on the same project)."""
+        out: list[str] = []
+        for f in self.files:
+            out += ["--file", os.path.abspath(f)]
+        if self.project_name:
+            out += ["-p", self.project_name]
+        if self.project_directory:
+            out += ["--project-directory", os.path.abspath(self.project_directory)]
+        for f in self.env_files:
+            out += ["--env-file", os.path.abspath(f)]
+        for p in self.profiles:
+            out += ["--profile", p]
+        if not self.files and not self.project_directory:
+            out += ["--project-directory", os.getcwd()]
+        return out
+
     def name(self) -> str:
         """The project name, without loading the files when ``-p`` says it."""
         if self.project_name:
@@ -159,6 +176,7 @@ def config(opts: Options, fmt: str, list_services: bool, revisions: bool) -> Non
 @click.option("--timeout", type=float, metavar="SECONDS", help="How long to wait for each service (default 300).")
 @click.option("--remove-orphans", is_flag=True, help="Remove services that are no longer in the Compose files.")
 @click.option("--strict", is_flag=True, help="Refuse Compose keys the target only approximates or ignores.")
+@click.option("--detach", "-d", is_flag=True, help="Start rollouts in the background and return at once.")
 @json_option
 def up(
     opts: Options,
@@ -169,9 +187,11 @@ def up(
     timeout: float | None,
     remove_orphans: bool,
     strict: bool,
+    detach: bool,
     as_json: bool,
 ) -> None:
-    """Deploy the project: only what changed is touched."""
+    """Deploy the project: only what changed is touched; changed services roll out with their
+    strategy (exit 0 when promoted, 1 when aborted or rolled back)."""
     from escadre.cli.output import ProgressDisplay, print_json
     from escadre.operations.deploy import up as do_up
 
@@ -189,6 +209,7 @@ def up(
                 timeout=timeout,
                 remove_orphans=remove_orphans,
                 strict=strict,
+                detach=_background_runner(opts, target) if detach else None,
             )
         finally:
             ctx.close()
@@ -206,6 +227,25 @@ def up(
         _summarize_up(result)
     if not result.ok:
         sys.exit(1)
+
+
+def _background_runner(opts: Options, target: str | None) -> Callable[[Any], None]:
+    """Starts ``escadre rollout resume`` for a deployment in a detached process (same files, options)."""
+
+    def spawn(deployment: Any) -> None:
+        import subprocess
+
+        from escadre.core.settings import Settings
+
+        logs = Settings.from_env().data_dir / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        argv = [sys.executable, "-m", "escadre.cli.main", "rollout", "resume", deployment.service, *opts.argv()]
+        if target:
+            argv += ["--target", target]
+        with open(logs / f"rollout-{deployment.id}.log", "ab") as log:
+            subprocess.Popen(argv, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
+
+    return spawn
 
 
 def _summarize_up(result: Any) -> None:
@@ -551,6 +591,10 @@ def target_remove(name: str) -> None:
         ctx.close()
     click.echo(f"target {name} removed")
 
+
+from escadre.cli import rollout_commands  # noqa: E402  (registers the rollout verbs on `cli`)
+
+rollout_commands.register(cli)
 
 # ---------------------------------------------------------------------------------------------- main
 

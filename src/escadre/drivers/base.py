@@ -87,6 +87,8 @@ class Instance:
     ports: tuple[str, ...] = ()
     started_at: float | None = None
     message: str = ""
+    addresses: tuple[str, ...] = ()
+    """Addresses the instance is reachable at from the app's networks (IPs), for probes and routers."""
 
     @property
     def ready(self) -> bool:
@@ -143,6 +145,17 @@ class AppStatus:
     @property
     def services(self) -> tuple[str, ...]:
         return tuple(sorted({r.service for r in self.revisions}))
+
+
+@dataclass(frozen=True, slots=True)
+class TrafficPlan:
+    """Where a routed service's traffic goes: ``canary_weight`` percent to the canary revision, the rest
+    to the stable one; ``preview`` is the revision served on the preview port (blue-green)."""
+
+    stable: str | None
+    canary: str | None = None
+    canary_weight: int = 0
+    preview: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,6 +219,11 @@ class Driver(Protocol):
 
     def support(self) -> Mapping[str, KeySupport] | None:
         """What this target does with each Compose key (``None``: everything is honoured)."""
+        ...
+
+    def route(self, project: Project, service: str, plan: TrafficPlan, progress: Progress) -> bool:
+        """Point the service's traffic as ``plan`` says; ``False`` when the target has no router for it
+        (the rollout engine then splits traffic by replica ratio)."""
         ...
 
     def probe(self, app: str, service: str, revision: str) -> bool | None:

@@ -28,6 +28,7 @@ from escadre.drivers.base import (
     ResourceRef,
     RevisionStatus,
     TargetInfo,
+    TrafficPlan,
     labels_for,
 )
 from escadre.drivers.support import KeySupport
@@ -77,6 +78,7 @@ class MemoryDriver:
         exit_codes: Mapping[str, int] | None = None,
         fail_start: Sequence[str] = (),
         image_ids: Mapping[str, str] | None = None,
+        routed: bool = True,
     ) -> None:
         self.name = name
         self.health_delay = health_delay
@@ -85,6 +87,9 @@ class MemoryDriver:
         self.fail_start = set(fail_start)
         self.image_ids = dict(image_ids or {})
         self.calls: list[tuple[str, ...]] = []
+        self.routed = routed
+        self.traffic: dict[tuple[str, str], TrafficPlan] = {}
+        self.routes: list[tuple[str, str, TrafficPlan]] = []
         self._apps: dict[str, _App] = {}
         self._lock = threading.RLock()
         self._ids = itertools.count(1)
@@ -234,6 +239,14 @@ class MemoryDriver:
 
     def probe(self, app: str, service: str, revision: str) -> bool | None:
         return None
+
+    def route(self, project: Project, service: str, plan: TrafficPlan, progress: Progress) -> bool:
+        """Records the plan; ``traffic`` shows the latest one and ``routes`` all of them, in order."""
+        with self._lock:
+            self.calls.append(("route", service, str(plan.stable), str(plan.canary), str(plan.canary_weight)))
+            self.traffic[(project.name, service)] = plan
+            self.routes.append((project.name, service, plan))
+        return self.routed
 
     def close(self) -> None:
         return None

@@ -303,6 +303,14 @@ class Project:
     def service(self, name: str) -> Service:
         return self.services[name]
 
+    def is_routed(self, service: str) -> bool:
+        """Whether Escadre's router fronts the service: ``x-escadre.route``, or implied by the canary and
+        blue-green strategies (they need traffic weights and a preview)."""
+        svc = self.services[service]
+        if svc.settings is not None and svc.settings.route is not None:
+            return svc.settings.route.enabled
+        return self.rollout_for(service).strategy in ("canary", "blue-green")
+
     def rollout_for(self, service: str) -> RolloutSpec:
         """The rollout of ``service``: its own, else the project default, else plain rolling."""
         own = self.services[service].settings

@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from escadre.model.project import EMPTY, Service, frozen_map
@@ -55,6 +55,9 @@ class Revision:
     """The reference a driver runs (a tag, or the image id for locally built images)."""
     image_id: str | None
     spec: Mapping[str, Any]
+    service_model: Service | None = field(default=None, compare=False, repr=False)
+    """The service as this revision defines it, when it differs from the Compose files at hand (a stable
+    revision re-created from the state store during a rollout or rollback)."""
 
     @property
     def short(self) -> str:

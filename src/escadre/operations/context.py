@@ -19,6 +19,7 @@ from escadre.core.settings import Settings
 from escadre.drivers.base import Driver
 
 if TYPE_CHECKING:
+    from escadre.core.seal import Sealer
     from escadre.state.store import StateStore, TargetRecord
 
 DEFAULT_TARGET = "local"
@@ -41,6 +42,7 @@ class Context:
     _drivers: dict[str, Driver] = field(default_factory=dict)
     _from_store: set[str] = field(default_factory=set)
     _store_lock: threading.Lock = field(default_factory=threading.Lock)
+    _sealer: Sealer | None = None
 
     @property
     def store(self) -> StateStore:
@@ -80,6 +82,15 @@ class Context:
             self._drivers[spec.name] = make_driver(spec.name, spec.kind, spec.config)
             self._from_store.add(spec.name)
         return self._drivers[spec.name]
+
+    @property
+    def sealer(self) -> Sealer:
+        """Encrypts revision specs kept for rollbacks (``core.seal``)."""
+        if self._sealer is None:
+            from escadre.core.seal import Sealer
+
+            self._sealer = Sealer(self.settings.data_dir)
+        return self._sealer
 
     def attach(self, driver: Driver) -> None:
         """Use ``driver`` for the target of its name (tests, embedding, ``--dry-run``)."""

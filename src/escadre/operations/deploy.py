@@ -14,10 +14,10 @@ from __future__ import annotations
 import heapq
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from escadre.core.errors import EscadreError, OperationFailed, SpecError, UsageError
 from escadre.core.progress import ProgressEvent
@@ -27,9 +27,12 @@ from escadre.model.project import Project
 from escadre.model.revision import Revision
 from escadre.operations.context import Context
 from escadre.operations.plan import Plan, ServiceChange, plan_service, service_revision
-from escadre.operations.readiness import Verdict, Want, wait_for
+from escadre.rollout.readiness import Verdict, Want, wait_for
 
-OutcomeStatus = Literal["created", "updated", "scaled", "started", "unchanged", "failed", "skipped"]
+if TYPE_CHECKING:
+    from escadre.state.store import DeploymentRecord
+
+OutcomeStatus = Literal["created", "updated", "scaled", "started", "unchanged", "detached", "failed", "skipped"]
 IMAGE_WORKERS = 4
 START_SLOTS = 3
 """How many services are created/started at once (engines serialise much of container start-up)."""
@@ -251,6 +254,7 @@ def up(
     timeout: float | None = None,
     remove_orphans: bool = False,
     strict: bool = False,
+    detach: Callable[[DeploymentRecord], None] | None = None,
 ) -> UpResult:
     """Deploy ``project`` to ``target``; returns every service's outcome (never raises for one service)."""
     check_conditions(project)
@@ -300,7 +304,6 @@ def up(
         failures=image_failures,
     )
     changes = {c.service: c for c in the_plan.changes}
-    adopted = _adopt_orphaned(ctx, project.name, spec.name, changes, revisions)
     runs = {name: _Run() for name in names}
     gate = _Gate(START_SLOTS)
     priority = chain_lengths(project, names)
@@ -348,29 +351,32 @@ def up(
                 if dep.condition == "service_completed_successfully" and not other.completed:
                     raise _Skipped(f"dependency {dep.service!r} did not complete successfully")
             change = changes[name]
-            gate.acquire(priority[name])
-            try:
-                status, deployment = _execute(ctx, project, driver, spec.name, change, revisions[name], timeout=timeout)
-            finally:
-                gate.release()
-            if deployment is None:
-                deployment = adopted.get(name)
+            if change.action == "update":
+                # the stable revision keeps serving while the new one rolls out: dependents need not wait
+                run.started.set()
+                run.settled.set()
+                status = _execute(
+                    ctx, project, driver, spec.name, change, revisions[name], timeout=timeout, detach=detach
+                )
+            else:
+                gate.acquire(priority[name])
+                try:
+                    status = _execute(
+                        ctx, project, driver, spec.name, change, revisions[name], timeout=timeout, detach=detach
+                    )
+                finally:
+                    gate.release()
             run.started.set()
             want: Want | None = None
-            if "completed" in needs[name]:
+            if status == "detached":
+                pass
+            elif "completed" in needs[name]:
                 want = "completed"
             elif wait or "ready" in needs[name]:
                 want = "ready"
-            try:
-                if want is not None:
-                    verdict = _wait(ctx, driver, project, change, revisions[name], want, timeout)
-                    run.completed = verdict.completed
-            except EscadreError as exc:
-                if deployment is not None:
-                    _close_deployment(ctx, project.name, spec.name, name, deployment, exc.message)
-                raise
-            if deployment is not None:
-                _close_deployment(ctx, project.name, spec.name, name, deployment, None)
+            if want is not None:
+                verdict = _wait(ctx, driver, project, change, revisions[name], want, timeout)
+                run.completed = verdict.completed
             outcomes[name] = ServiceOutcome(name, status, revisions[name].id, seconds=time.monotonic() - begun)
         except _Skipped as exc:
             run.failed = str(exc)
@@ -433,36 +439,6 @@ class _Skipped(Exception):
     pass
 
 
-def _adopt_orphaned(
-    ctx: Context, app: str, target: str, changes: dict[str, ServiceChange], revisions: dict[str, Revision]
-) -> dict[str, int]:
-    """Deployments left open by a process that died (kill -9, lost SSH session).
-
-    When the revision it was deploying is still the one wanted, this ``up`` takes it over and closes it
-    once the service is ready; otherwise the new deployment ``up`` opens supersedes it.
-    """
-    from escadre.state.store import default_owner, owner_alive
-
-    adopted: dict[str, int] = {}
-    for record in ctx.store.list_deployments(app, target, active_only=True):
-        if owner_alive(record) or record.service not in changes:
-            continue
-        revision = revisions.get(record.service)
-        if revision is not None and revision.id == record.revision and changes[record.service].action != "update":
-            ctx.store.update_deployment(record.id, owner=default_owner())
-            ctx.store.add_event(
-                "deploy.adopted",
-                f"{record.service}: taking over deployment {record.id} left by {record.owner}",
-                project=app,
-                target=target,
-                service=record.service,
-                deployment_id=record.id,
-                actor=ctx.actor,
-            )
-            adopted[record.service] = record.id
-    return adopted
-
-
 def _wait(
     ctx: Context,
     driver: Driver,
@@ -485,33 +461,6 @@ def _wait(
     return verdict
 
 
-def _close_deployment(ctx: Context, app: str, target: str, service: str, deployment: int, failure: str | None) -> None:
-    store = ctx.store
-    if failure is None:
-        store.update_deployment(deployment, status="succeeded")
-        store.add_event(
-            "deploy.succeeded",
-            f"{service} is ready",
-            project=app,
-            target=target,
-            service=service,
-            deployment_id=deployment,
-            actor=ctx.actor,
-        )
-    else:
-        store.update_deployment(deployment, status="failed", message=failure)
-        store.add_event(
-            "deploy.failed",
-            f"{service}: {failure}",
-            project=app,
-            target=target,
-            service=service,
-            deployment_id=deployment,
-            level="error",
-            actor=ctx.actor,
-        )
-
-
 def _execute(
     ctx: Context,
     project: Project,
@@ -521,15 +470,16 @@ def _execute(
     revision: Revision,
     *,
     timeout: float,
-) -> tuple[OutcomeStatus, int | None]:
-    """Carry out one service's change. A new revision opens a deployment record, returned so the
-    caller closes it once the service is ready (or failed)."""
+    detach: Callable[[DeploymentRecord], None] | None = None,
+) -> OutcomeStatus:
+    """Carry out one service's change; a new revision is rolled out by the rollout engine, which records
+    the deployment and every step in the state store."""
     store, progress = ctx.store, ctx.progress
     subject = f"service {change.service}"
     app = project.name
     if change.action == "unchanged":
         progress.emit(ProgressEvent(subject, "unchanged", "done", detail=revision.id))
-        return "unchanged", None
+        return "unchanged"
     if change.action in ("scale", "start"):
         progress.emit(ProgressEvent(subject, "scaling" if change.action == "scale" else "starting", "running"))
         driver.apply_revision(project, revision, change.replicas, progress)
@@ -542,59 +492,29 @@ def _execute(
             actor=ctx.actor,
             data={"revision": revision.id, "replicas": change.replicas},
         )
-        return ("scaled" if change.action == "scale" else "started"), None
-    store.record_revision(app, target, revision)
-    previous = change.current[0] if len(change.current) == 1 else None
-    svc = project.services[change.service]
-    strategy = ctx_strategy(project, change.service)
-    deployment = store.start_deployment(
-        app,
-        target,
-        change.service,
-        revision.id,
-        from_revision=previous,
-        strategy=strategy,
-    )
-    store.add_event(
-        "deploy.started",
-        f"{change.service} → {revision.id} ({change.reason})",
-        project=app,
-        target=target,
-        service=change.service,
-        deployment_id=deployment.id,
-        actor=ctx.actor,
-        data={"revision": revision.id, "from": list(change.current), "strategy": strategy},
-    )
-    try:
+        return "scaled" if change.action == "scale" else "started"
+    from escadre.operations.rollouts import open_rollout, require_success, run_rollout
+
+    if detach is not None:
+        deployment, _ = open_rollout(ctx, project, driver, target, revision, reason=change.reason, owner="")
+        detach(deployment)
         progress.emit(
-            ProgressEvent(
-                subject,
-                "creating" if change.action == "create" else "updating",
-                "running",
-                detail=f"{revision.id} ({change.reason})",
-            )
+            ProgressEvent(subject, "rollout continues in the background", "done", detail=f"deployment {deployment.id}")
         )
-        old = [r for r in change.current if r != revision.id]
-        start_first = (
-            strategy == "rolling"
-            and svc.deploy.update_config is not None
-            and svc.deploy.update_config.order == "start-first"
-            and not svc.published_ports
-            and not svc.container_name
+        return "detached"
+
+    progress.emit(
+        ProgressEvent(
+            subject,
+            "creating" if change.action == "create" else f"rolling out ({ctx_strategy(project, change.service)})",
+            "running",
+            detail=f"{revision.id} ({change.reason})",
         )
-        if start_first:
-            driver.apply_revision(project, revision, change.replicas, progress)
-            wait_for(driver, app, change.service, revision.id, change.replicas, "ready", timeout=timeout)
-            for rev in old:
-                driver.remove_revision(app, change.service, rev, progress)
-        else:
-            for rev in old:
-                driver.remove_revision(app, change.service, rev, progress)
-            driver.apply_revision(project, revision, change.replicas, progress)
-    except EscadreError as exc:
-        _close_deployment(ctx, app, target, change.service, deployment.id, exc.message)
-        raise
-    return ("created" if change.action == "create" else "updated"), deployment.id
+    )
+    final = run_rollout(ctx, project, driver, target, revision, reason=change.reason, timeout=timeout)
+    latest = store.list_deployments(app, target, service=change.service, limit=1)
+    require_success(change.service, final, ctx, latest[0].id if latest else None)
+    return "created" if change.action == "create" else "updated"
 
 
 def ctx_strategy(project: Project, service: str) -> str:

@@ -85,9 +85,22 @@ def _str_map(value: Any) -> Mapping[str, str]:
 
 def _service(norm: Norm, name: str, spec: dict[str, Any], settings: ServiceSettings | None) -> Service:
     node = norm.node(("services", name))
+    return service_from_spec(norm.project, name, spec, settings, location=node.at if node is not None else None)
+
+
+def service_from_spec(
+    project: str,
+    name: str,
+    spec: dict[str, Any],
+    settings: ServiceSettings | None = None,
+    *,
+    location: SourceLocation | None = None,
+) -> Service:
+    """A ``Service`` from its normalized spec (as stored with a revision): rollbacks re-create old
+    revisions from it without the Compose files that produced them."""
     image = spec.get("image")
     if image is None and "build" in spec:
-        image = f"{norm.project}-{name}".lower()
+        image = f"{project}-{name}".lower()
     command = spec.get("command")
     entrypoint = spec.get("entrypoint")
     return Service(
@@ -140,7 +153,7 @@ def _service(norm: Norm, name: str, spec: dict[str, Any], settings: ServiceSetti
         profiles=tuple(spec.get("profiles", ())),
         settings=settings,
         spec=frozen_map(spec),
-        location=node.at if node is not None else None,
+        location=location,
     )
 
 

@@ -28,9 +28,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from escadre.core.errors import StateError, UsageError
 from escadre.core.redact import redact_spec
 from escadre.model.revision import Revision
-from escadre.state.tables import DeploymentRow, EventRow, ProjectRow, RevisionRow, TargetRow, utcnow
+from escadre.state.tables import CommandRow, DeploymentRow, EventRow, ProjectRow, RevisionRow, TargetRow, utcnow
 
-HEAD = "0001"
+HEAD = "0002"
 """The newest migration; ``tests/state`` checks it matches the migrations directory."""
 
 ACTIVE_STATUSES = ("pending", "progressing", "paused")
@@ -125,6 +125,8 @@ def owner_alive(record: DeploymentRecord, now: dt.datetime | None = None) -> boo
     On this host the pid is checked; for another host (a second operator, a CI runner) the holder counts
     as gone once the deployment has not been updated for ``STALE_AFTER``.
     """
+    if not record.owner:
+        return False  # left for another process to take (up --detach)
     host, _, pid = record.owner.rpartition(":")
     if host == socket.gethostname() and pid.isdigit():
         if int(pid) == os.getpid():
@@ -327,8 +329,11 @@ class StateStore:
 
     # ---------------------------------------------------------------------------------- revisions
 
-    def record_revision(self, project: str, target: str, revision: Revision) -> RevisionRecord:
-        """Remember a revision (idempotent); its spec is stored redacted."""
+    def record_revision(
+        self, project: str, target: str, revision: Revision, *, sealed: str | None = None
+    ) -> RevisionRecord:
+        """Remember a revision (idempotent). Its spec is stored redacted for display; ``sealed`` is the
+        encrypted full spec (``core.seal``) kept so a rollback can re-create it exactly."""
         with self.transaction() as s:
             prow = self._require_project(s, project, target)
             row = s.scalars(
@@ -346,9 +351,12 @@ class StateStore:
                     image=revision.image,
                     image_id=revision.image_id,
                     spec=redact_spec(revision.spec),
+                    sealed=sealed,
                 )
                 s.add(row)
                 s.flush()
+            elif sealed and not row.sealed:
+                row.sealed = sealed
             return _revision(row, prow)
 
     def get_revision(self, project: str, target: str, service: str, revision: str) -> RevisionRecord | None:
@@ -417,7 +425,7 @@ class StateStore:
                 step=0,
                 checkpoint=dict(checkpoint or {}),
                 message="",
-                owner=owner or default_owner(),
+                owner=default_owner() if owner is None else owner,
             )
             s.add(row)
             s.flush()
@@ -558,6 +566,62 @@ class StateStore:
             if limit:
                 query = query.limit(limit)
             return [_event(e, p) for e, p in s.execute(query)]
+
+    # ----------------------------------------------------------------------------- rollout control
+
+    def add_command(
+        self, deployment_id: int, command: str, args: Mapping[str, Any] | None = None, *, actor: str = ""
+    ) -> int:
+        with self.transaction() as s:
+            row = CommandRow(deployment_id=deployment_id, command=command, args=dict(args or {}), actor=actor)
+            s.add(row)
+            s.flush()
+            return row.id
+
+    def take_commands(self, deployment_id: int) -> list[tuple[str, dict[str, Any], str]]:
+        """Pending commands for a deployment, oldest first, marked consumed in the same transaction."""
+        with self.transaction() as s:
+            rows = list(
+                s.scalars(
+                    select(CommandRow)
+                    .where(CommandRow.deployment_id == deployment_id, CommandRow.consumed_at.is_(None))
+                    .order_by(CommandRow.id)
+                )
+            )
+            now = utcnow()
+            for row in rows:
+                row.consumed_at = now
+            return [(r.command, dict(r.args or {}), r.actor) for r in rows]
+
+    def sealed_spec(self, project: str, target: str, service: str, revision: str) -> str | None:
+        with self.transaction() as s:
+            prow = self._project_row(s, project, target)
+            if prow is None:
+                return None
+            return s.scalars(
+                select(RevisionRow.sealed).where(
+                    RevisionRow.project_id == prow.id, RevisionRow.service == service, RevisionRow.revision == revision
+                )
+            ).first()
+
+    def stable_revision(self, project: str, target: str, service: str) -> str | None:
+        """The revision the last finished deployment of ``service`` left serving."""
+        with self.transaction() as s:
+            prow = self._project_row(s, project, target)
+            if prow is None:
+                return None
+            row = s.scalars(
+                select(DeploymentRow)
+                .where(
+                    DeploymentRow.project_id == prow.id,
+                    DeploymentRow.service == service,
+                    DeploymentRow.status.in_(("succeeded", "aborted", "rolled-back")),
+                )
+                .order_by(DeploymentRow.id.desc())
+            ).first()
+            if row is None:
+                return None
+            return row.revision if row.status == "succeeded" else row.from_revision
 
     def count(self, table: str) -> int:
         model = {"events": EventRow, "deployments": DeploymentRow, "revisions": RevisionRow}[table]

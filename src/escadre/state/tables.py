@@ -58,6 +58,7 @@ class RevisionRow(Base):
     image: Mapped[str] = mapped_column(Text)
     image_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
     spec: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    sealed: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
@@ -97,3 +98,17 @@ class EventRow(Base):
     message: Mapped[str] = mapped_column(Text, default="")
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     actor: Mapped[str] = mapped_column(String(200), default="")
+
+
+class CommandRow(Base):
+    """A control command for a running rollout (promote, pause, resume, abort), consumed by its engine."""
+
+    __tablename__ = "rollout_commands"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    deployment_id: Mapped[int] = mapped_column(ForeignKey("deployments.id", ondelete="CASCADE"), index=True)
+    command: Mapped[str] = mapped_column(String(30))
+    args: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    actor: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    consumed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

@@ -35,6 +35,7 @@ from escadre.drivers.base import (
     ResourceRef,
     RevisionStatus,
     TargetInfo,
+    TrafficPlan,
     labels_for,
 )
 from escadre.drivers.docker.client import Connection, connect, translate
@@ -304,7 +305,7 @@ class DockerDriver:
                 self.api.start(c["Id"])
             progress.emit(ProgressEvent(f"service {revision.service}", "started", "done", detail=c["Names"][0][1:]))
 
-        _parallel(self._remove_container, extra)
+        _parallel(lambda c: self._remove_container(c, progress), extra)
         _parallel(restart, stopped)
         _parallel(start, missing)
 
@@ -364,6 +365,8 @@ class DockerDriver:
         elif health == "unhealthy" and st.get("Health", {}).get("Log"):
             last = st["Health"]["Log"][-1]
             message = f"healthcheck failed (exit {last.get('ExitCode')}): {str(last.get('Output', '')).strip()[:200]}"
+        networks = (detail.get("NetworkSettings") or {}).get("Networks") or {}
+        addresses = tuple(n["IPAddress"] for _, n in sorted(networks.items()) if n.get("IPAddress"))
         ports = tuple(
             f"{b.get('HostIp') or '0.0.0.0'}:{b.get('HostPort')}->{port}"
             for port, bindings in sorted(((detail.get("NetworkSettings") or {}).get("Ports") or {}).items())
@@ -382,6 +385,7 @@ class DockerDriver:
             ports=ports,
             started_at=_parse_time(st.get("StartedAt")),
             message=message,
+            addresses=addresses,
         )
 
     def observe(self, app: str, service: str | None = None) -> AppStatus:
@@ -417,6 +421,13 @@ class DockerDriver:
         apps = {(c.get("Labels") or {}).get(LABEL_APP) for c in containers}
         apps |= {(n.get("Labels") or {}).get(LABEL_APP) for n in networks}
         return sorted(a for a in apps if a)
+
+    # ---------------------------------------------------------------------------------- traffic
+
+    def route(self, project: Project, service: str, plan: TrafficPlan, progress: Progress) -> bool:
+        if not project.is_routed(service):
+            return False  # the rollout engine splits traffic by replica ratio on the shared DNS alias
+        return False
 
     # ------------------------------------------------------------------------------------ probe
 

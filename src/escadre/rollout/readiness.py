@@ -71,6 +71,7 @@ def wait_for(
     on_update: Callable[[Verdict], None] | None = None,
     interval: float = 0.5,
     probe: bool = True,
+    check: Callable[[], None] | None = None,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> Verdict:
@@ -87,6 +88,8 @@ def wait_for(
     delay = min(interval, 0.1)
     fast_until = clock() + 10.0
     while True:
+        if check is not None:
+            check()  # lets a caller stop the wait (a rollout being aborted) by raising
         status = driver.observe(app, service).revision(service, revision)
         if baseline is None and status is not None:
             baseline = sum(i.restarts for i in status.instances)
