@@ -87,6 +87,10 @@ def make_deps(
 ) -> EngineDeps:
     deps = EngineDeps(ctx.store, driver, ctx.progress, target, actor=ctx.actor, wait_timeout=timeout)
     deps.analysis = _analysis_factory(project, driver, canary, stable)
+    if project.settings is not None and project.settings.notifications:
+        from escadre.rollout.notify import Notifier
+
+        deps.notify = Notifier(project.settings.notifications)
     return deps
 
 

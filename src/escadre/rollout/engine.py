@@ -30,6 +30,7 @@ from escadre.core.progress import Progress, ProgressEvent, Status
 from escadre.drivers.base import Driver, RevisionStatus, TrafficPlan
 from escadre.model.project import Project
 from escadre.model.revision import Revision
+from escadre.rollout.notify import Notifier
 from escadre.rollout.readiness import wait_for
 from escadre.rollout.steps import (
     OK,
@@ -96,6 +97,8 @@ class EngineDeps:
     analysis: Callable[[Analyze | None, str, Callable[[dict[str, Any]], None]], Any] | None = None
     """Factory for analysis runs: ``(step or None for background, name, on_measurement)`` → a run with
     ``run()``, ``start()``, ``stop()``, ``result()``. ``None``: analyses are skipped as successful."""
+    notify: Notifier | None = None
+    """Outbound webhooks for the project's ``x-escadre.notifications``."""
     clock: Callable[[], float] = time.monotonic
     wall: Callable[[], float] = time.time
     sleep: Callable[[float], None] = time.sleep
@@ -143,6 +146,15 @@ class RolloutEngine:
             actor=self.deps.actor,
             data=data,
         )
+        if self.deps.notify is not None:
+            self.deps.notify(
+                kind,
+                message,
+                project=self.project.name,
+                service=self.service,
+                deployment=self.deployment.id,
+                data=data,
+            )
         status: Status = "failed" if level == "error" else "warning" if level == "warning" else "info"
         if kind == "rollout.step":
             status = "running"
@@ -465,6 +477,8 @@ class RolloutEngine:
             return self._abort(exc.message)
         finally:
             self._stop_background()
+            if self.deps.notify is not None:
+                self.deps.notify.flush()
         return self._abort(outcome.detail or "a step failed")
 
     def _running(self, revision: Revision | None) -> int:
