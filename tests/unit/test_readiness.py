@@ -6,7 +6,7 @@ from escadre.core.errors import OperationFailed
 from escadre.core.progress import NullProgress
 from escadre.drivers.base import Instance, RevisionStatus
 from escadre.drivers.memory import MemoryDriver
-from escadre.operations.readiness import judge, wait_for
+from escadre.rollout.readiness import judge, wait_for
 from tests.support import project, service
 
 
