@@ -319,3 +319,15 @@ def test_resume_after_a_crash_continues_from_the_checkpoint(rig: Rig) -> None:
     assert running(rig) == {canary.id: 2}
     kinds = [e.kind for e in rig.store.events(deployment_id=record.id)]
     assert "rollout.resumed" in kinds
+
+
+def test_measurements_become_events(rig: Rig) -> None:
+    v1, v2 = versions(CANARY, **TEMPLATES)
+    engine, _, _ = start(rig, v1, v2)
+    engine._measured(
+        {"metric": "error-rate", "phase": "failed", "value": 0.31, "baseline": 0.0, "message": "result < 0.05 is false"}
+    )
+    (event,) = rig.store.events(deployment_id=engine.deployment.id, newest_first=True, limit=1)
+    assert event.kind == "rollout.measurement" and event.level == "error"
+    assert event.message == "error-rate: failed (0.31 vs stable 0.0) — result < 0.05 is false"
+    assert event.data["measurement"]["value"] == 0.31

@@ -119,15 +119,7 @@ def _analysis_factory(
 
     def factory(step: Analyze | None, name: str, on_measurement: Callable[[dict[str, Any]], None]) -> Any:
         def forward(m: Measurement) -> None:
-            on_measurement(
-                {
-                    "metric": m.metric,
-                    "phase": m.phase,
-                    "value": m.value,
-                    "baseline": m.baseline,
-                    "message": m.message,
-                }
-            )
+            on_measurement({**m.as_dict(), "at": time.time()})
 
         if step is None:
             ref = spec.analysis

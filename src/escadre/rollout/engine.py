@@ -370,15 +370,15 @@ class RolloutEngine:
         return Outcome("failed", f"{step.name} failed: {result.message}")
 
     def _measured(self, measurement: dict[str, Any]) -> None:
-        level = {"failed": "error", "error": "error", "inconclusive": "warning"}.get(
-            str(measurement.get("phase")), "info"
-        )
-        self._event(
-            "rollout.measurement",
-            f"{measurement.get('metric')}: {measurement.get('phase')} ({measurement.get('value')})",
-            level=level,
-            **measurement,
-        )
+        phase = str(measurement.get("phase"))
+        level = {"failed": "error", "error": "error", "inconclusive": "warning"}.get(phase, "info")
+        shown = measurement.get("value")
+        if measurement.get("baseline") is not None:
+            shown = f"{shown} vs stable {measurement.get('baseline')}"
+        text = f"{measurement.get('metric')}: {phase} ({shown})"
+        if measurement.get("message") and phase != "successful":
+            text += f" — {measurement.get('message')}"
+        self._event("rollout.measurement", text, level=level, measurement=measurement)
 
     def _start_background(self) -> None:
         if self.spec.analysis is None or self.deps.analysis is None:

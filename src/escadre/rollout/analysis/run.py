@@ -58,6 +58,10 @@ log = logging.getLogger(__name__)
 _BAD: tuple[Phase, ...] = ("failed", "error", "inconclusive")
 
 
+def _one_line(exc: EscadreError) -> str:
+    return str(exc).replace("\n  hint: ", " (hint: ", 1) + (")" if exc.hint else "")
+
+
 class _MetricState:
     """One metric's schedule and tallies; changed only by the scheduling thread, under the run's lock."""
 
@@ -217,7 +221,7 @@ class AnalysisRun:
     def start(self) -> None:
         """Run in a background thread; follow it with ``result()``, ``wait()``, ``stop()``."""
         self._claim()
-        self._thread = threading.Thread(target=self._loop, name=f"analysis-{self.name}", daemon=True)
+        self._thread = threading.Thread(target=self._background, name=f"analysis-{self.name}", daemon=True)
         self._thread.start()
 
     def stop(self, timeout: float | None = None) -> AnalysisResult:
@@ -249,6 +253,15 @@ class AnalysisRun:
             if self._started:
                 raise RuntimeError(f"analysis {self.name!r} was already started; an AnalysisRun runs once")
             self._started = True
+
+    def _background(self) -> None:
+        try:
+            self._loop()
+        except Exception as exc:  # a bug must not leave the engine waiting on a run that never ends
+            log.error("analysis %s crashed", self.name, exc_info=True)
+            with self._lock:
+                message = f"the analysis stopped on an internal error: {type(exc).__name__}: {exc}"
+                self._final = AnalysisResult("error", message, tuple(self._measurements), self._summaries())
 
     def _loop(self) -> AnalysisResult:
         self._begin(self._clock())
@@ -324,9 +337,9 @@ class AnalysisRun:
         try:
             verdict = self._measure(state)
         except MeasurementError as exc:
-            verdict, permanent = Verdict("error", str(exc)), exc.permanent
+            verdict, permanent = Verdict("error", _one_line(exc)), exc.permanent
         except EscadreError as exc:  # e.g. a TargetError from the engine's status callable
-            verdict = Verdict("error", str(exc))
+            verdict = Verdict("error", _one_line(exc))
         except Exception as exc:
             log.warning("analysis %s: metric %s: unexpected error", self.name, metric.name, exc_info=True)
             verdict = Verdict("error", f"unexpected {type(exc).__name__}: {exc}")

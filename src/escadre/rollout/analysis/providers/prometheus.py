@@ -70,7 +70,7 @@ def _reading(data: Any, query: str) -> Reading:
     if kind == "scalar" and isinstance(result, list) and len(result) == 2:
         return Reading(_number(result[1], query), detail=f"query {query!r} returned a scalar")
     if kind == "vector" and isinstance(result, list):
-        values = [_number(sample.get("value", [None, None])[1], query) for sample in result]
+        values = [_number(_sample_value(sample), query) for sample in result]
         if not values:
             return Reading(None, detail=f"query {query!r} returned an empty vector (no matching series)")
         if len(values) == 1:
@@ -83,6 +83,11 @@ def _reading(data: Any, query: str) -> Reading:
             hint="wrap the range in a function: rate(x[1m]), avg_over_time(x[5m]), last_over_time(x[1m])",
         )
     raise MeasurementError(f"query {query!r} returned a {kind} where a number was expected", permanent=True)
+
+
+def _sample_value(sample: Any) -> Any:
+    value = sample.get("value") if isinstance(sample, dict) else None
+    return value[1] if isinstance(value, list) and len(value) == 2 else None
 
 
 def _number(text: Any, query: str) -> float:
