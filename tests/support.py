@@ -147,3 +147,86 @@ def ensure_busybox_image() -> str:
         )
     client.close()
     return BUSYBOX
+
+
+PROMETHEUS_BIN = shutil.which("prometheus") or (
+    "/usr/bin/prometheus" if os.path.exists("/usr/bin/prometheus") else None
+)
+
+
+class PrometheusServer:
+    """Debian's Prometheus on loopback scraping ``targets`` every second, in a throw-away directory.
+
+    ``query`` runs an instant query; ``wait_for`` polls until a query's answer satisfies a predicate
+    (the first non-empty answer comes ~5-6 s after start, per MACHINE-NOTES: poll, never sleep).
+    """
+
+    def __init__(self, targets: Sequence[str], *, job: str = "app") -> None:
+        import pytest
+
+        if PROMETHEUS_BIN is None:
+            if os.environ.get("ESCADRE_REQUIRE_DOCKER") == "1":
+                pytest.fail("prometheus is not installed (apt-get install -y prometheus)")
+            pytest.skip("prometheus is not installed (apt-get install -y prometheus)")
+        from tests.e2e.conftest import free_port
+
+        self.root = Path(tempfile.mkdtemp(prefix="escadre-prom-"))
+        listed = ", ".join(f"'{t}'" for t in targets)
+        (self.root / "prometheus.yml").write_text(
+            "global: {scrape_interval: 1s, scrape_timeout: 1s}\n"
+            f"scrape_configs:\n  - job_name: {job}\n    static_configs: [{{targets: [{listed}]}}]\n"
+        )
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._log = (self.root / "prometheus.log").open("wb")
+        self.process = subprocess.Popen(
+            [
+                PROMETHEUS_BIN,
+                f"--config.file={self.root / 'prometheus.yml'}",
+                f"--storage.tsdb.path={self.root / 'data'}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+                "--log.level=warn",
+            ],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def log(self) -> str:
+        return (self.root / "prometheus.log").read_text()[-2000:]
+
+    def query(self, promql: str) -> Any:
+        import json
+        import urllib.parse
+        import urllib.request
+
+        with urllib.request.urlopen(
+            f"{self.url}/api/v1/query?{urllib.parse.urlencode({'query': promql})}", timeout=5
+        ) as r:
+            return json.loads(r.read())["data"]["result"]
+
+    def wait_for(self, promql: str, predicate: Any = bool, timeout: float = 30.0) -> Any:
+        import time
+
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.process.poll() is not None:
+                raise AssertionError(f"prometheus exited: {self.log()}")
+            try:
+                result = self.query(promql)
+                if predicate(result):
+                    return result
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError(f"Prometheus never answered {promql!r} as expected: {self.log()}")
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(10)
+        self._log.close()
+        shutil.rmtree(self.root, ignore_errors=True)

@@ -239,6 +239,15 @@ class RouteSpec(_Model):
     """Container port to route to (default: the first published port's target)."""
 
 
+class RouterSettings(_Model):
+    """Escadre's router (HAProxy) on Docker targets."""
+
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    """Publish the router's Prometheus exporter on this host port (127.0.0.1) for analysis queries."""
+    slots: int = Field(default=16, ge=1, le=256)
+    """Most instances of one revision the router can hold."""
+
+
 class Notification(_Model):
     url: str
     format: Literal["json", "slack"] = "json"
@@ -264,6 +273,7 @@ class ProjectSettings(_Model):
     analysis_templates: dict[str, AnalysisTemplate] = Field(default_factory=dict)
     policy: PolicySettings | None = None
     notifications: list[Notification] = Field(default_factory=list)
+    router: RouterSettings | None = None
 
     def rollout_for(self, service: ServiceSettings) -> RolloutSpec:
         return service.rollout or self.rollout or RolloutSpec()

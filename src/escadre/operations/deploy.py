@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Literal
 
 from escadre.core.errors import EscadreError, OperationFailed, SpecError, UsageError
@@ -351,7 +351,7 @@ def up(
                 if dep.condition == "service_completed_successfully" and not other.completed:
                     raise _Skipped(f"dependency {dep.service!r} did not complete successfully")
             change = changes[name]
-            if change.action == "update":
+            if change.action == "update" and "completed" not in needs[name] and serving(observed, name):
                 # the stable revision keeps serving while the new one rolls out: dependents need not wait
                 run.started.set()
                 run.settled.set()
@@ -439,6 +439,20 @@ class _Skipped(Exception):
     pass
 
 
+def _orphaned(ctx: Context, app: str, target: str, service: str, revision: str) -> bool:
+    from escadre.state.store import owner_alive
+
+    return any(
+        d.revision == revision and not owner_alive(d)
+        for d in ctx.store.list_deployments(app, target, service=service, active_only=True)
+    )
+
+
+def serving(observed: AppStatus, service: str) -> bool:
+    """A revision of ``service`` runs with every instance ready (it can keep serving during a rollout)."""
+    return any(r.instances and r.ready == len(r.instances) for r in observed.for_service(service))
+
+
 def _wait(
     ctx: Context,
     driver: Driver,
@@ -477,6 +491,9 @@ def _execute(
     store, progress = ctx.store, ctx.progress
     subject = f"service {change.service}"
     app = project.name
+    if change.action != "update" and _orphaned(ctx, app, target, change.service, revision.id):
+        # a rollout of this very revision was interrupted (kill -9 of the process running it): finish it
+        change = replace(change, action="update", reason="resuming an interrupted rollout")
     if change.action == "unchanged":
         progress.emit(ProgressEvent(subject, "unchanged", "done", detail=revision.id))
         return "unchanged"

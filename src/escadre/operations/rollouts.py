@@ -54,6 +54,17 @@ def stored_revision(ctx: Context, project: Project, target: str, service: str, r
     return Revision(service, record.revision, record.image, record.image_id, spec, service_model=model)
 
 
+def pin(project: Project, revision: Revision) -> Project:
+    """The project with the service as ``revision`` defines it (not as the Compose files say now),
+    keeping what a revision leaves out: the replica count and the x-escadre settings of today."""
+    model = revision.service_model
+    assert model is not None
+    current = project.services[revision.service]
+    services = dict(project.services)
+    services[revision.service] = replace(model, deploy=replace(model.deploy, replicas=current.replicas))
+    return replace(project, services=services)
+
+
 def find_stable(
     ctx: Context, project: Project, target: str, driver: Driver, service: str, canary: str
 ) -> Revision | None:
@@ -113,7 +124,9 @@ def _analysis_factory(
         found = status(role)
         if found is None:
             return []
-        return [f"{a}:{port}" for inst in found.instances if inst.ready for a in inst.addresses[:1]]
+        # running and not unhealthy: Escadre may have seen them ready (probed) before the engine's next check
+        serving = [i for i in found.instances if i.state == "running" and i.health != "unhealthy"]
+        return [f"{a}:{port}" for inst in serving for a in inst.addresses[:1]]
 
     target = Target(project.name, service, canary.id, stable.id if stable else None, addresses, status)
 
@@ -329,10 +342,7 @@ def resume(
     canary = stored_revision(ctx, project, spec.name, record.service, record.revision)
     if canary is None or canary.service_model is None:
         raise UsageError(f"revision {record.revision} of {record.service!r} is not in the state store")
-    # the revision's own spec, not whatever the Compose files say now
-    services = dict(project.services)
-    services[record.service] = canary.service_model
-    pinned = replace(project, services=services)
+    pinned = pin(project, canary)
     final = run_rollout(
         ctx,
         pinned,
@@ -377,9 +387,7 @@ def rollback(
             f"revision {to} of {service!r} cannot be re-created: it is not in the state store",
             hint=f"escadre history {service} lists the revisions Escadre knows",
         )
-    services = dict(project.services)
-    services[service] = old.service_model
-    pinned = replace(project, services=services)
+    pinned = pin(project, old)
     ctx.progress.emit(ProgressEvent(f"service {service}", "rolling back", "running", detail=f"to {old.id}"))
     final = run_rollout(
         ctx,
@@ -433,11 +441,9 @@ def retry(
     revision = stored_revision(ctx, project, spec.name, service, latest[0].revision)
     if revision is None or revision.service_model is None:
         raise UsageError(f"revision {latest[0].revision} of {service!r} is not in the state store")
-    services = dict(project.services)
-    services[service] = revision.service_model
     return run_rollout(
         ctx,
-        replace(project, services=services),
+        pin(project, revision),
         ctx.driver(spec.name),
         spec.name,
         replace(revision, service_model=None),

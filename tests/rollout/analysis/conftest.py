@@ -3,27 +3,16 @@ series the tests set. Started once per session, and only when a test asks for it
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import shutil
-import subprocess
-import tempfile
 import threading
-import time
-import urllib.parse
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.rollout.analysis.helpers import free_port
-
-PROMETHEUS = shutil.which("prometheus") or ("/usr/bin/prometheus" if os.path.exists("/usr/bin/prometheus") else None)
+from tests.support import PrometheusServer
 
 
 @dataclass
@@ -51,29 +40,19 @@ def _format(value: float) -> str:
     return repr(value)
 
 
-@dataclass
 class Prometheus:
-    url: str
-    exporter: Exporter
+    """The shared Prometheus server plus the exporter whose series the tests set."""
+
+    def __init__(self, server: PrometheusServer, exporter: Exporter) -> None:
+        self.server = server
+        self.url = server.url
+        self.exporter = exporter
 
     def query(self, promql: str) -> Any:
-        with urllib.request.urlopen(
-            f"{self.url}/api/v1/query?{urllib.parse.urlencode({'query': promql})}", timeout=5
-        ) as r:
-            return json.loads(r.read())["data"]["result"]
+        return self.server.query(promql)
 
     def wait_for(self, promql: str, predicate: Any = bool, timeout: float = 20.0) -> Any:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                result = self.query(promql)
-                if predicate(result):
-                    return result
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise AssertionError(f"Prometheus never answered {promql!r} as expected")
-            time.sleep(0.1)
+        return self.server.wait_for(promql, predicate, timeout)
 
 
 SERIES = {
@@ -117,53 +96,9 @@ def exporter() -> Iterator[Exporter]:
 
 @pytest.fixture(scope="session")
 def prometheus(exporter: Exporter) -> Iterator[Prometheus]:
-    if PROMETHEUS is None:
-        if os.environ.get("ESCADRE_REQUIRE_DOCKER") == "1":
-            pytest.fail("prometheus is not installed (apt-get install -y prometheus) and ESCADRE_REQUIRE_DOCKER=1")
-        pytest.skip("prometheus is not installed (apt-get install -y prometheus); set ESCADRE_REQUIRE_DOCKER=1 to fail")
-    root = Path(tempfile.mkdtemp(prefix="escadre-prom-"))
-    config = root / "prometheus.yml"
-    config.write_text(
-        "global: {scrape_interval: 1s, scrape_timeout: 1s}\n"
-        "scrape_configs:\n"
-        f"  - job_name: app\n    static_configs: [{{targets: ['127.0.0.1:{exporter.port}']}}]\n"
-    )
-    port = free_port()
-    log = (root / "prometheus.log").open("wb")
-    process = subprocess.Popen(
-        [
-            PROMETHEUS,
-            f"--config.file={config}",
-            f"--storage.tsdb.path={root / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            "--log.level=warn",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    server = PrometheusServer([f"127.0.0.1:{exporter.port}"])
     try:
-        server = Prometheus(f"http://127.0.0.1:{port}", exporter)
-        deadline = time.monotonic() + 30
-        while True:  # the first non-empty answer comes ~5-6 s after start: poll
-            if process.poll() is not None:
-                raise AssertionError(f"prometheus exited: {(root / 'prometheus.log').read_text()[-2000:]}")
-            try:
-                if len(server.query("app_requests_total")) == 4:
-                    break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise AssertionError(
-                    f"prometheus gave no data in 30 s: {(root / 'prometheus.log').read_text()[-2000:]}"
-                )
-            time.sleep(0.1)
-        yield server
+        server.wait_for("app_requests_total", lambda result: len(result) == 4)
+        yield Prometheus(server, exporter)
     finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
-        log.close()
-        shutil.rmtree(root, ignore_errors=True)
+        server.stop()

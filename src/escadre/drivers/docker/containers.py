@@ -261,6 +261,7 @@ def container_plan(
     environ: Mapping[str, str] | None = None,
     network_mode_container: str | None = None,
     resolve: Callable[[str], str | None] | None = None,
+    routed: bool = False,
 ) -> ContainerPlan:
     """The create request for instance ``replica`` of ``revision``.
 
@@ -319,7 +320,8 @@ def container_plan(
     for p in svc.ports:
         key = f"{p.target}/{p.protocol}"
         exposed.append((p.target, p.protocol) if p.protocol != "tcp" else p.target)
-        port_bindings.setdefault(key, []).append((p.host_ip or "", p.published if p.published is not None else ""))
+        if not routed or p.protocol != "tcp":  # a routed service's published TCP ports belong to the router
+            port_bindings.setdefault(key, []).append((p.host_ip or "", p.published if p.published is not None else ""))
     for e in svc.expose:
         port, _, proto = str(e).partition("/")
         exposed.append((int(port), proto) if proto and proto != "tcp" else int(port))
@@ -371,7 +373,8 @@ def container_plan(
         ordered = sorted(svc.networks, key=lambda n: -n.priority)
         for i, net in enumerate(ordered):
             endpoint = {
-                "aliases": [svc.name, *net.aliases],
+                # a routed service's name (and aliases) belong to the router, which splits the traffic
+                "aliases": [f"{svc.name}-{revision.id[:6]}"] if routed else [svc.name, *net.aliases],
                 "ipv4_address": net.ipv4_address,
                 "ipv6_address": net.ipv6_address,
             }

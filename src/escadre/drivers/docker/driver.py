@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import queue
+import shutil
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -20,11 +21,13 @@ import docker.errors
 
 from escadre.core.errors import ConflictError, TargetError, UsageError
 from escadre.core.progress import Progress, ProgressEvent
+from escadre.core.settings import Settings
 from escadre.drivers.base import (
     LABEL_APP,
     LABEL_MANAGED,
     LABEL_REPLICA,
     LABEL_REVISION,
+    LABEL_ROLE,
     LABEL_SERVICE,
     AppStatus,
     Health,
@@ -41,9 +44,11 @@ from escadre.drivers.base import (
 from escadre.drivers.docker.client import Connection, connect, translate
 from escadre.drivers.docker.containers import archive, container_plan
 from escadre.drivers.docker.images import resolve_image
+from escadre.drivers.docker.router import Router, server_of
+from escadre.drivers.docker.router_config import Listener, Server
 from escadre.drivers.docker.support import TABLE as SUPPORT_TABLE
 from escadre.drivers.support import KeySupport
-from escadre.model.project import Project
+from escadre.model.project import Port, Project
 from escadre.model.revision import Revision
 
 T = TypeVar("T")
@@ -84,6 +89,7 @@ class DockerDriver:
         self._api: docker.APIClient | None = None
         self._lock = threading.Lock()
         self._image_locks: dict[str, threading.Lock] = {}
+        self._routers: dict[str, tuple[Any, Router]] = {}
 
     # ------------------------------------------------------------------------------- connection
 
@@ -203,6 +209,7 @@ class DockerDriver:
                     labels={**vol.labels, **labels_for(project.name)},
                 )
             progress.emit(ProgressEvent(f"volume {vol.name}", "created", "done"))
+        self._ensure_router(project, progress)
 
     # ------------------------------------------------------------------------------- containers
 
@@ -244,6 +251,7 @@ class DockerDriver:
             local=self.connection.is_local,
             network_mode_container=self._network_mode_container(project, revision),
             resolve=lambda service: self._running_container(project.name, service),
+            routed=project.is_routed(revision.service),
         )
         subject = f"service {revision.service}"
         doing = f"creating container {plan.name}"
@@ -274,7 +282,7 @@ class DockerDriver:
     def apply_revision(self, project: Project, revision: Revision, replicas: int, progress: Progress) -> None:
         svc = project.services[revision.service]
         fixed = [p for p in svc.ports if p.published is not None]
-        if replicas > 1 and fixed:
+        if replicas > 1 and fixed and not project.is_routed(svc.name):
             raise UsageError(
                 f"service {svc.name!r} publishes host port {fixed[0].published} and asks for {replicas} replicas: "
                 "on one engine only one container can bind a host port",
@@ -389,7 +397,9 @@ class DockerDriver:
         )
 
     def observe(self, app: str, service: str | None = None) -> AppStatus:
-        containers = self._containers(app, service)
+        everything = self._containers(app, service)
+        containers = [c for c in everything if (c.get("Labels") or {}).get(LABEL_ROLE) != "router"]
+        routers = [c for c in everything if (c.get("Labels") or {}).get(LABEL_ROLE) == "router"]
         if len(containers) > 4:
             with ThreadPoolExecutor(max_workers=PARALLELISM) as pool:
                 instances = list(pool.map(self._instance, containers))
@@ -405,7 +415,7 @@ class DockerDriver:
             RevisionStatus(svc, rev, len(insts), tuple(sorted(insts, key=lambda i: i.name)), images[(svc, rev)])
             for (svc, rev), insts in sorted(groups.items())
         )
-        resources: list[ResourceRef] = []
+        resources: list[ResourceRef] = [ResourceRef("router", c["Names"][0].lstrip("/"), c["Id"]) for c in routers]
         if service is None:
             with self._t(f"listing the networks and volumes of {app}"):
                 for n in self.api.networks(filters={"label": f"{LABEL_APP}={app}"}):
@@ -424,10 +434,118 @@ class DockerDriver:
 
     # ---------------------------------------------------------------------------------- traffic
 
+    def _router(self, project: Project) -> Router | None:
+        """The project's router, when any of its services is routed."""
+        routed = [name for name in project.services if project.is_routed(name)]
+        if not routed:
+            return None
+        networks: dict[str, list[str]] = {}
+        for name in routed:
+            svc = project.services[name]
+            for net in svc.networks:
+                platform = project.networks[net.name].name if net.name in project.networks else net.name
+                networks.setdefault(platform, []).extend([name, *net.aliases])
+        settings = project.settings.router if project.settings is not None else None
+        key = (project.name, repr(sorted(networks.items())), repr(settings))
+        api = self.api  # takes self._lock itself: fetch it before
+        with self._lock:
+            # one Router per app and shape: its lock serialises the rollouts of several services
+            if self._routers.get(project.name, (None, None))[0] != key:
+                router = Router(
+                    api,
+                    self.name,
+                    project.name,
+                    networks=sorted(networks),
+                    local=self.connection.is_local,
+                    data_dir=Settings.from_env().data_dir / "docker" / self.name,
+                    metrics_port=settings.metrics_port if settings else None,
+                    slots=settings.slots if settings else 16,
+                    aliases=networks,
+                )
+                self._routers[project.name] = (key, router)
+            return self._routers[project.name][1]
+
+    @staticmethod
+    def listeners(project: Project) -> list[Listener]:
+        """What the router listens on: each routed service's ports (published ones on the host too)."""
+        out: list[Listener] = []
+        for name, svc in project.services.items():
+            if not project.is_routed(name):
+                continue
+            spec = project.rollout_for(name)
+            ports = {p.target: p for p in svc.ports if p.protocol == "tcp"}
+            route = svc.settings.route if svc.settings is not None else None
+            if route is not None and route.port:
+                ports.setdefault(route.port, Port(route.port))
+            if not ports and svc.expose:
+                first = int(str(svc.expose[0]).split("/")[0].split("-")[0])
+                ports[first] = Port(first)
+            if not ports:
+                raise UsageError(
+                    f"service {name!r} is routed but has no port to route",
+                    hint="publish a port (ports: ['8080:80']), expose one, or set x-escadre.route.port",
+                )
+            for index, (target, port) in enumerate(sorted(ports.items())):
+                out.append(
+                    Listener(
+                        service=name,
+                        port=target,
+                        published=port.published,
+                        host_ip=port.host_ip,
+                        preview_published=spec.preview_port if index == 0 else None,
+                    )
+                )
+        return out
+
+    def _ensure_router(self, project: Project, progress: Progress) -> None:
+        router = self._router(project)
+        if router is None:
+            return
+        router.ensure(self.listeners(project))
+        progress.emit(ProgressEvent(f"router {router.name}", "ready", "done", detail=router.metrics_url or ""))
+
     def route(self, project: Project, service: str, plan: TrafficPlan, progress: Progress) -> bool:
         if not project.is_routed(service):
             return False  # the rollout engine splits traffic by replica ratio on the shared DNS alias
-        return False
+        router = self._router(project)
+        assert router is not None
+        status = self.observe(project.name, service)
+        containers = {c["Id"]: c for c in self._containers(project.name, service)}
+
+        def servers(revision: str | None, port: int) -> list[Server]:
+            found = status.revision(service, revision) if revision else None
+            out = []
+            for inst in found.instances if found else ():
+                if inst.state != "running" or inst.health == "unhealthy" or inst.id not in containers:
+                    continue
+                with self._t("inspecting a routed container"):
+                    detail = self.api.inspect_container(inst.id)
+                server = server_of(detail, router.networks, port)
+                if server is not None:
+                    out.append(server)
+            return out
+
+        for listener in self.listeners(project):
+            if listener.service != service:
+                continue
+            router.apply(
+                service,
+                listener.port,
+                stable=servers(plan.stable, listener.port),
+                canary=servers(plan.canary, listener.port),
+                canary_weight=plan.canary_weight,
+                preview=servers(plan.preview, listener.port) if plan.preview else None,
+            )
+        progress.emit(
+            ProgressEvent(
+                f"service {service}",
+                "traffic",
+                "info",
+                detail=(f"canary {plan.canary_weight}%" if plan.canary else f"all on {plan.stable}")
+                + (f", preview {plan.preview}" if plan.preview else ""),
+            )
+        )
+        return True
 
     # ------------------------------------------------------------------------------------ probe
 
@@ -469,6 +587,9 @@ class DockerDriver:
 
     def remove_app(self, app: str, progress: Progress, *, volumes: bool = False) -> None:
         containers = self._containers(app)
+        router_dir = Settings.from_env().data_dir / "docker" / self.name / f"{app}-router"
+        if router_dir.exists():
+            shutil.rmtree(router_dir, ignore_errors=True)
         _parallel(lambda c: self._remove_container(c, progress), containers)
         api = self.api
         with self._t(f"listing the networks of {app}"):

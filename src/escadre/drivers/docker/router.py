@@ -42,7 +42,7 @@ import docker
 import docker.errors
 from docker.types import LogConfig
 
-from escadre.core.errors import OperationFailed, TargetError, TemporaryTargetError, UsageError
+from escadre.core.errors import ConflictError, OperationFailed, TargetError, TemporaryTargetError, UsageError
 from escadre.drivers.base import LABEL_APP, labels_for
 from escadre.drivers.docker.client import translate
 from escadre.drivers.docker.router_config import (
@@ -103,6 +103,7 @@ class Router:
         data_dir: Path | None,
         metrics_port: int | None = None,
         slots: int = 16,
+        aliases: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         if not 1 <= slots <= 256:
             raise UsageError(f"router slots must be within 1..256, not {slots}")
@@ -111,6 +112,8 @@ class Router:
         self.app = app
         self.name = f"{app}-router"
         self.networks = tuple(networks)
+        # the routed services' names on each network: services calling ``api:8000`` reach the router
+        self.aliases = {net: sorted(set(names)) for net, names in (aliases or {}).items()}
         self.local = local
         self.metrics_port = metrics_port
         self.slots = slots
@@ -133,8 +136,7 @@ class Router:
         image = ensure_router_image(self.api, self.target)
         with self._locked():
             info = self._inspect()
-            old = self._load(exists=info is not None)
-            had_state = bool(old.listeners)
+            old, had_state = self._load(exists=info is not None)
             state = State(slots=self.slots, metrics=self.metrics_port is not None)
             state.listeners = sorted(listeners, key=lambda item: (item.port, item.service))
             for listener in state.listeners:
@@ -181,7 +183,7 @@ class Router:
         (each split evenly over its servers) through the Runtime API; ``preview`` (when not ``None``) becomes
         the preview backend's servers. Persisted, so a reload or restart keeps it."""
         with self._locked():
-            state = self._load(exists=True)
+            state, _ = self._load(exists=True)
             listener = state.listener(service, port)
             backend = state.backend(listener)
             if preview is not None and "preview" not in roles_of(listener):
@@ -248,7 +250,7 @@ class Router:
             except docker.errors.NotFound:
                 return None
         if (info["Config"].get("Labels") or {}).get(LABEL_APP) != self.app:
-            raise TargetError(
+            raise ConflictError(
                 f"a container named {self.name!r} exists and is not the router Escadre made for {self.app!r}",
                 target=self.target,
                 hint=f"remove or rename it: docker rm -f {self.name}",
@@ -288,7 +290,9 @@ class Router:
             )
             networking = None
             if self.networks:
-                networking = api.create_networking_config({self.networks[0]: api.create_endpoint_config()})  # type: ignore[arg-type]
+                first = self.networks[0]
+                endpoint = api.create_endpoint_config(aliases=self.aliases.get(first) or None)
+                networking = api.create_networking_config({first: endpoint})  # type: ignore[arg-type]
             created = api.create_container(
                 image,
                 name=self.name,
@@ -302,7 +306,7 @@ class Router:
                 self._write(state, config)
             with self._t(f"starting container {self.name}"):
                 for net in self.networks[1:]:
-                    api.connect_container_to_network(created["Id"], net)
+                    api.connect_container_to_network(created["Id"], net, aliases=self.aliases.get(net) or None)
                 api.start(created["Id"])
             self._wait_ready()
         except Exception:
@@ -314,9 +318,16 @@ class Router:
     def _join_networks(self, info: Mapping[str, Any]) -> None:
         attached = (info.get("NetworkSettings") or {}).get("Networks") or {}
         for net in self.networks:
-            if net not in attached:
-                with self._t(f"connecting {self.name} to network {net}"):
-                    self.api.connect_container_to_network(self.name, net)
+            wanted = self.aliases.get(net) or []
+            if net in attached:
+                have = set(attached[net].get("Aliases") or [])
+                if set(wanted) <= have:
+                    continue
+                # aliases cannot be changed in place: reconnect (a routed service was added)
+                with self._t(f"reconnecting {self.name} to network {net}"):
+                    self.api.disconnect_container_from_network(self.name, net)
+            with self._t(f"connecting {self.name} to network {net}"):
+                self.api.connect_container_to_network(self.name, net, aliases=wanted or None)
 
     def _remove_container(self) -> None:
         with self._t(f"removing container {self.name}"), contextlib.suppress(docker.errors.NotFound):
@@ -372,7 +383,8 @@ class Router:
                 fcntl.flock(fh, fcntl.LOCK_EX)
                 yield
 
-    def _load(self, *, exists: bool) -> State:
+    def _load(self, *, exists: bool) -> tuple[State, bool]:
+        """The persisted state, and whether there was one."""
         text: str | None = None
         if self.host_dir is not None:
             path = self.host_dir / "state.json"
@@ -387,7 +399,7 @@ class Router:
                 except docker.errors.NotFound:
                     text = None
         try:
-            return State.loads(text, slots=self.slots, metrics=self.metrics_port is not None)
+            return State.loads(text, slots=self.slots, metrics=self.metrics_port is not None), bool(text)
         except (ValueError, KeyError, TypeError) as exc:
             raise OperationFailed(
                 f"the router state of {self.app} is unreadable ({exc})",
@@ -461,7 +473,7 @@ class Router:
 
     def _stat(self, service: str, port: int) -> tuple[Listener, list[dict[str, str]]]:
         with self._locked():
-            listener = self._load(exists=True).listener(service, port)
+            listener = self._load(exists=True)[0].listener(service, port)
         roles: tuple[Role, ...] = ("stable", "preview") if "preview" in roles_of(listener) else ("stable",)
         reply = self._runtime([f"show stat {backend_name(listener, role)} 4 -1" for role in roles])
         return listener, parse_stat(reply)

@@ -33,13 +33,13 @@ import docker.errors
 from escadre.core.errors import MissingExtraError, UsageError
 from escadre.drivers.base import LABEL_MANAGED, LABEL_ROLE
 from escadre.drivers.docker.client import translate
+from escadre.drivers.docker.router_config import RUN_DIR
 
 REPOSITORY = "escadre/router"
 HAPROXY_CANDIDATES = ("/usr/sbin/haproxy", "/usr/local/sbin/haproxy")
 BUSYBOX_CANDIDATES = ("/bin/busybox", "/usr/bin/busybox")
-# bump when the image layout changes, so existing hosts get a new tag
+# bump when the image layout changes, so existing hosts get a new tag (PATH and CMD are hashed too)
 RECIPE = "1"
-RUN_DIR = "/run/escadre"
 PATH_ENV = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 CMD = ("haproxy", "-W", "-db", "-f", f"{RUN_DIR}/haproxy.cfg")
 
@@ -100,7 +100,7 @@ def find_binaries() -> RouterBinaries:
             f"{haproxy} -v did not print a HAProxy version: {(proc.stderr or proc.stdout).strip()[:200]}",
             hint="reinstall it: apt-get install --reinstall haproxy",
         )
-    digest = hashlib.sha256(RECIPE.encode())
+    digest = hashlib.sha256("\n".join((RECIPE, PATH_ENV, *CMD)).encode())
     for path in (haproxy, busybox):
         digest.update(path.read_bytes())
     found = RouterBinaries(haproxy, busybox, m.group(1), digest.hexdigest()[:12])
@@ -163,7 +163,7 @@ def write_rootfs(binaries: RouterBinaries, out: Path) -> None:
     applets = subprocess.run(
         [str(binaries.busybox), "--list"], capture_output=True, text=True, check=True
     ).stdout.split()
-    dirs = ["bin", "sbin", "usr", "usr/bin", "usr/sbin", "etc", "etc/haproxy", "run", RUN_DIR, "var"]
+    dirs = ["bin", "sbin", "usr", "usr/bin", "usr/sbin", "etc", "etc/haproxy", "run", RUN_DIR.lstrip("/"), "var"]
     dirs += ["var/lib", "var/lib/haproxy", "proc", "sys", "dev", "root"]
     libs = shared_libraries(binaries.haproxy)
     with tarfile.open(out, "w") as tar:
@@ -195,8 +195,8 @@ def write_rootfs(binaries: RouterBinaries, out: Path) -> None:
 def ensure_router_image(api: docker.APIClient, target: str) -> str:
     """The router image's reference on the engine behind ``api``, imported first when it is missing.
 
-    Costs one ``inspect`` when the image is there already; building it takes a second or two (the
-    rootfs is ~25 MB: HAProxy, its libraries, busybox).
+    Costs one ``inspect`` when the image is there already; importing it takes ~0.3 s on a local engine
+    (the rootfs is ~21 MB: HAProxy, its libraries, busybox).
     """
     binaries = find_binaries()
     ref = binaries.ref
@@ -229,4 +229,4 @@ def ensure_router_image(api: docker.APIClient, target: str) -> str:
     return ref
 
 
-__all__ = ["CMD", "REPOSITORY", "RUN_DIR", "RouterBinaries", "ensure_router_image", "find_binaries"]
+__all__ = ["CMD", "REPOSITORY", "RouterBinaries", "ensure_router_image", "find_binaries"]
