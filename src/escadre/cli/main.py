@@ -502,13 +502,16 @@ def target() -> None:
 
 @target.command("add")
 @click.argument("name")
-@click.option("--kind", required=True, help="docker (swarm, kubernetes and ecs come with their drivers).")
+@click.option("--kind", required=True, help="docker, swarm or kubernetes.")
 @click.option("--host", help="Engine address: unix:///var/run/docker.sock, tcp://host:2376, ssh://user@host.")
 @click.option("--tls", is_flag=True, help="Use TLS (tcp:// hosts).")
 @click.option("--tlsverify/--no-tlsverify", default=True, show_default=True, help="Verify the engine's certificate.")
 @click.option("--tlscacert", type=click.Path(exists=True, dir_okay=False), help="CA certificate file.")
 @click.option("--tlscert", type=click.Path(exists=True, dir_okay=False), help="Client certificate file.")
 @click.option("--tlskey", type=click.Path(exists=True, dir_okay=False), help="Client key file.")
+@click.option("--kubeconfig", type=click.Path(dir_okay=False), help="Kubernetes: kubeconfig file (a path is stored).")
+@click.option("--context", "kube_context", help="Kubernetes: context in the kubeconfig.")
+@click.option("--namespace", help="Kubernetes: namespace to deploy into (default: the project name).")
 @click.option("--no-check", is_flag=True, help="Do not connect to the target before saving it.")
 @click.option("--replace", is_flag=True, help="Replace an existing target of that name.")
 @json_option
@@ -521,6 +524,9 @@ def target_add(
     tlscacert: str | None,
     tlscert: str | None,
     tlskey: str | None,
+    kubeconfig: str | None,
+    kube_context: str | None,
+    namespace: str | None,
     no_check: bool,
     replace: bool,
     as_json: bool,
@@ -536,6 +542,9 @@ def target_add(
         "ca_cert": os.path.abspath(tlscacert) if tlscacert else None,
         "client_cert": os.path.abspath(tlscert) if tlscert else None,
         "client_key": os.path.abspath(tlskey) if tlskey else None,
+        "kubeconfig": os.path.abspath(os.path.expanduser(kubeconfig)) if kubeconfig else None,
+        "context": kube_context,
+        "namespace": namespace,
     }
     ctx = make_context()
     try:
@@ -592,9 +601,10 @@ def target_remove(name: str) -> None:
     click.echo(f"target {name} removed")
 
 
-from escadre.cli import rollout_commands  # noqa: E402  (registers the rollout verbs on `cli`)
+from escadre.cli import render_command, rollout_commands  # noqa: E402  (they register on `cli`)
 
 rollout_commands.register(cli)
+render_command.register(cli)
 
 # ---------------------------------------------------------------------------------------------- main
 

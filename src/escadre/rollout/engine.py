@@ -131,6 +131,7 @@ class RolloutEngine:
         self.promote_requested = False
         self.background: Any = None
         self.paused_reason = ""
+        self._last_traffic: tuple[int, str | None, str | None] | None = None
 
     # ------------------------------------------------------------------------------------ events
 
@@ -238,6 +239,20 @@ class RolloutEngine:
         )
         routed = self.deps.driver.route(self.project, self.service, plan, self.deps.progress)
         self.state.routed = routed
+        shown = (plan.canary_weight, plan.preview, plan.stable)
+        if shown != self._last_traffic:
+            self._last_traffic = shown
+            where = f"canary {plan.canary_weight}%" if plan.canary else f"all traffic on {plan.stable}"
+            if plan.preview:
+                where += f", preview serves {plan.preview}"
+            self._event(
+                "rollout.traffic",
+                where + ("" if routed else " (by replica ratio)"),
+                weight=plan.canary_weight,
+                stable=plan.stable,
+                canary=plan.canary,
+                preview=plan.preview,
+            )
         return routed
 
     def project_for(self, revision: Revision | None) -> Project:

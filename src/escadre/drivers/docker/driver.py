@@ -536,15 +536,6 @@ class DockerDriver:
                 canary_weight=plan.canary_weight,
                 preview=servers(plan.preview, listener.port) if plan.preview else None,
             )
-        progress.emit(
-            ProgressEvent(
-                f"service {service}",
-                "traffic",
-                "info",
-                detail=(f"canary {plan.canary_weight}%" if plan.canary else f"all on {plan.stable}")
-                + (f", preview {plan.preview}" if plan.preview else ""),
-            )
-        )
         return True
 
     # ------------------------------------------------------------------------------------ probe

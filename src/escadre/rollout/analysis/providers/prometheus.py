@@ -13,6 +13,7 @@ the first measurement instead of after several intervals.
 from __future__ import annotations
 
 import json
+import math
 import urllib.parse
 from typing import TYPE_CHECKING, Any
 
@@ -74,6 +75,8 @@ def _reading(data: Any, query: str) -> Reading:
         if not values:
             return Reading(None, detail=f"query {query!r} returned an empty vector (no matching series)")
         if len(values) == 1:
+            if math.isnan(values[0]):
+                return Reading(values[0], detail=f"query {query!r} returned NaN (no samples in its range yet)")
             return Reading(values[0], detail=f"query {query!r} returned one series")
         return Reading(values, detail=f"query {query!r} returned {len(values)} series")
     if kind == "matrix":
