@@ -24,8 +24,8 @@ import pytest
 
 from escadre.core.errors import ConflictError
 from escadre.drivers.base import LABEL_APP
-from escadre.drivers.docker.router import Listener, Router, Server, server_of
-from escadre.drivers.docker.router_image import ensure_router_image
+from escadre.drivers.engine.router import Listener, Router, Server, server_of
+from escadre.drivers.engine.router_image import ensure_router_image
 from tests.e2e.conftest import free_port
 from tests.support import unique
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from escadre.core.errors import MissingExtraError, OperationFailed, UsageError
-from escadre.drivers.docker import router_image
-from escadre.drivers.docker.router import validate
-from escadre.drivers.docker.router_config import (
+from escadre.drivers.engine import router_image
+from escadre.drivers.engine.router import validate
+from escadre.drivers.engine.router_config import (
     Counters,
     Listener,
     Server,

@@ -41,12 +41,12 @@ from escadre.drivers.base import (
     TrafficPlan,
     labels_for,
 )
-from escadre.drivers.docker.client import Connection, connect, translate
 from escadre.drivers.docker.containers import archive, container_plan
-from escadre.drivers.docker.images import resolve_image
-from escadre.drivers.docker.router import Router, server_of
-from escadre.drivers.docker.router_config import Listener, Server
 from escadre.drivers.docker.support import TABLE as SUPPORT_TABLE
+from escadre.drivers.engine.client import Connection, connect, translate
+from escadre.drivers.engine.images import resolve_image
+from escadre.drivers.engine.router import Router, server_of
+from escadre.drivers.engine.router_config import Listener, Server
 from escadre.drivers.support import KeySupport
 from escadre.model.project import Port, Project
 from escadre.model.revision import Revision

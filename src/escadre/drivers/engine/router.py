@@ -44,8 +44,8 @@ from docker.types import LogConfig
 
 from escadre.core.errors import ConflictError, OperationFailed, TargetError, TemporaryTargetError, UsageError
 from escadre.drivers.base import LABEL_APP, labels_for
-from escadre.drivers.docker.client import translate
-from escadre.drivers.docker.router_config import (
+from escadre.drivers.engine.client import translate
+from escadre.drivers.engine.router_config import (
     ADMIN_PORT,
     BASE_WEIGHT,
     METRICS_PORT,
@@ -70,7 +70,7 @@ from escadre.drivers.docker.router_config import (
     slot_commands,
     split_weights,
 )
-from escadre.drivers.docker.router_image import ensure_router_image, find_binaries
+from escadre.drivers.engine.router_image import ensure_router_image, find_binaries
 
 LABEL_SHAPE = "escadre.router-shape"
 READY_TIMEOUT = 15.0

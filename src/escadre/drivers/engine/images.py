@@ -23,7 +23,7 @@ from docker.utils.build import exclude_paths
 from escadre.core.errors import OperationFailed, SpecError
 from escadre.core.progress import Progress, ProgressEvent
 from escadre.drivers.base import LABEL_APP, LABEL_MANAGED, LABEL_SERVICE, ResolvedImage
-from escadre.drivers.docker.client import translate
+from escadre.drivers.engine.client import translate
 from escadre.model.project import Build, Project, Service
 
 BUILD_HASH_LABEL = "escadre.build-hash"

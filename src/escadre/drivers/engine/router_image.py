@@ -32,8 +32,8 @@ import docker.errors
 
 from escadre.core.errors import MissingExtraError, UsageError
 from escadre.drivers.base import LABEL_MANAGED, LABEL_ROLE
-from escadre.drivers.docker.client import translate
-from escadre.drivers.docker.router_config import RUN_DIR
+from escadre.drivers.engine.client import translate
+from escadre.drivers.engine.router_config import RUN_DIR
 
 REPOSITORY = "escadre/router"
 HAPROXY_CANDIDATES = ("/usr/sbin/haproxy", "/usr/local/sbin/haproxy")
