@@ -46,3 +46,8 @@ def test_redact_spec_walks_services_build_args_and_secret_content() -> None:
     assert out["services"]["api"]["environment"]["MODE"] == "prod"
     assert out["secrets"]["f"] == {"file": "/x"}
     assert doc["services"]["api"]["environment"]["API_TOKEN"] == "abc"  # input untouched
+
+
+def test_paths_to_secret_files_are_not_secrets() -> None:
+    assert redact_value("DB_PASSWORD_FILE", "/run/secrets/db_password") == "/run/secrets/db_password"
+    assert redact_value("DB_PASSWORD_FILE", "hunter2").startswith("<redacted")

@@ -27,6 +27,11 @@ def looks_secret(key: str) -> bool:
     return bool(SECRET_KEY.search(key))
 
 
+def _points_to_a_file(key: str, text: str) -> bool:
+    """``DB_PASSWORD_FILE=/run/secrets/db_password`` names where the secret is, not the secret."""
+    return key.upper().endswith(("_FILE", "_PATH", "_DIR")) and text.startswith("/")
+
+
 def marker(value: str) -> str:
     digest = hashlib.sha256(value.encode()).hexdigest()[:8]
     return f"<redacted sha256:{digest}>"
@@ -36,7 +41,7 @@ def redact_value(key: str, value: Any) -> Any:
     if value is None or not isinstance(value, str | int | float) or isinstance(value, bool):
         return value
     text = str(value)
-    if looks_secret(key) and text:
+    if looks_secret(key) and text and not _points_to_a_file(key, text):
         return marker(text)
     return _URL_CREDENTIALS.sub(lambda m: f"{m['scheme']}{m['user']}:{marker(m['pw'])}@", text)
 
