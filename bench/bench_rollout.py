@@ -34,23 +34,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.e2e.conftest import free_port  # noqa: E402
-from tests.support import BUSYBOX, PrometheusServer, ensure_busybox_image  # noqa: E402
+from tests.e2e.test_rollouts import APP, DOCKERFILE  # noqa: E402  (the same test app as the e2e proofs)
+from tests.support import PrometheusServer, ensure_busybox_image  # noqa: E402
 
 INTERVAL = 2.0
-DOCKERFILE = f"""
-FROM {BUSYBOX}
-COPY app.sh /www/cgi-bin/app
-RUN chmod +x /www/cgi-bin/app && echo ok > /www/index.html
-CMD ["sh", "-c", "echo $VERSION > /etc/version; echo $ERROR_RATE > /etc/error_rate; exec httpd -f -p 8000 -h /www"]
-"""
-APP = """#!/bin/sh
-n=$(( $(od -An -N2 -tu2 /dev/urandom) % 100 ))
-if [ "$n" -lt "$(cat /etc/error_rate)" ]; then
-  printf 'Status: 500 Internal Server Error\\r\\n\\r\\n%s error\\n' "$(cat /etc/version)"
-else
-  printf 'Content-Type: text/plain\\r\\n\\r\\n%s ok\\n' "$(cat /etc/version)"
-fi
-"""
 QUERY = (
     'sum(rate(haproxy_server_http_responses_total{proxy="be_web_8000",server=~"canary.*",code="5xx"}[4s]))'
     ' / sum(rate(haproxy_server_http_responses_total{proxy="be_web_8000",server=~"canary.*"}[4s]))'

@@ -338,20 +338,7 @@ def resume(
         # the owner runs: resume means "continue after a pause"
         ctx.store.add_command(record.id, "resume", actor=ctx.actor)
         return record.service, "resume-requested"
-    driver = ctx.driver(spec.name)
-    canary = stored_revision(ctx, project, spec.name, record.service, record.revision)
-    if canary is None or canary.service_model is None:
-        raise UsageError(f"revision {record.revision} of {record.service!r} is not in the state store")
-    pinned = pin(project, canary)
-    final = run_rollout(
-        ctx,
-        pinned,
-        driver,
-        spec.name,
-        replace(canary, service_model=None),
-        reason="resumed",
-        timeout=timeout or ctx.settings.wait_timeout,
-    )
+    final = _roll_stored(ctx, project, spec.name, record.service, record.revision, reason="resumed", timeout=timeout)
     return record.service, final
 
 
@@ -368,7 +355,6 @@ def rollback(
     spec = ctx.target_spec(target)
     if service not in project.services:
         raise UsageError(f"no service {service!r} in this project")
-    driver = ctx.driver(spec.name)
     current = ctx.store.stable_revision(project.name, spec.name, service)
     if to is None:
         previous = [
@@ -381,49 +367,11 @@ def rollback(
                 f"{service!r} has no earlier successful revision to roll back to", hint=f"see escadre history {service}"
             )
         to = previous[0].revision
-    old = stored_revision(ctx, project, spec.name, service, to)
-    if old is None or old.service_model is None:
-        raise UsageError(
-            f"revision {to} of {service!r} cannot be re-created: it is not in the state store",
-            hint=f"escadre history {service} lists the revisions Escadre knows",
-        )
-    pinned = pin(project, old)
-    ctx.progress.emit(ProgressEvent(f"service {service}", "rolling back", "running", detail=f"to {old.id}"))
-    final = run_rollout(
-        ctx,
-        pinned,
-        driver,
-        spec.name,
-        replace(old, service_model=None),
-        reason=f"rollback from {current}",
-        timeout=timeout or ctx.settings.wait_timeout,
-        full=True,
+    ctx.progress.emit(ProgressEvent(f"service {service}", "rolling back", "running", detail=f"to {to}"))
+    final = _roll_stored(
+        ctx, project, spec.name, service, to, reason=f"rollback from {current}", timeout=timeout, full=True
     )
-    return old.id, final
-
-
-def wait_for_final(
-    ctx: Context,
-    deployment_id: int,
-    *,
-    poll: float = 0.5,
-    on_event: Callable[[EventRecord], None] | None = None,
-    timeout: float | None = None,
-) -> str:
-    """Follow a rollout run by another process until it ends; returns its final status."""
-    last = 0
-    deadline = time.monotonic() + timeout if timeout else None
-    while True:
-        for event in ctx.store.events(deployment_id=deployment_id, after_id=last):
-            last = event.id
-            if on_event is not None:
-                on_event(event)
-        record = ctx.store.get_deployment(deployment_id)
-        if record is None or not record.active:
-            return record.status if record else "unknown"
-        if deadline is not None and time.monotonic() > deadline:
-            return record.status
-        time.sleep(poll)
+    return to, final
 
 
 __all__: Sequence[str] = ["command", "resume", "rollback", "run_rollout", "status"]
@@ -438,15 +386,34 @@ def retry(
     if not latest or latest[0].status not in ("aborted", "failed", "rolled-back"):
         state = latest[0].status if latest else "none"
         raise UsageError(f"the latest rollout of {service!r} did not fail (it is {state}): nothing to retry")
-    revision = stored_revision(ctx, project, spec.name, service, latest[0].revision)
+    return _roll_stored(ctx, project, spec.name, service, latest[0].revision, reason="retry", timeout=timeout)
+
+
+def _roll_stored(
+    ctx: Context,
+    project: Project,
+    target: str,
+    service: str,
+    revision_id: str,
+    *,
+    reason: str,
+    timeout: float | None,
+    full: bool = False,
+) -> str:
+    """Roll out a revision re-created from the state store (resume, retry, rollback)."""
+    revision = stored_revision(ctx, project, target, service, revision_id)
     if revision is None or revision.service_model is None:
-        raise UsageError(f"revision {latest[0].revision} of {service!r} is not in the state store")
+        raise UsageError(
+            f"revision {revision_id} of {service!r} cannot be re-created: it is not in the state store",
+            hint=f"escadre history {service} lists the revisions Escadre knows",
+        )
     return run_rollout(
         ctx,
         pin(project, revision),
-        ctx.driver(spec.name),
-        spec.name,
+        ctx.driver(target),
+        target,
         replace(revision, service_model=None),
-        reason="retry",
+        reason=reason,
         timeout=timeout or ctx.settings.wait_timeout,
+        full=full,
     )
