@@ -81,7 +81,8 @@ class JsonProgress:
 
 
 class RichProgress:
-    """A live panel: one line per object with a spinner while it works; output lines scroll above."""
+    """A live panel: one line per object with a spinner while it works; build output, decisions and
+    measurements scroll above it."""
 
     def __init__(self) -> None:
         from rich.console import Console
@@ -130,8 +131,15 @@ class RichProgress:
 
                 self._live.console.print(Text(f"{event.subject} | ", style="dim") + Text(event.detail))
                 return
-            if event.status in ("warning", "failed") and event.subject not in self._rows:
-                self._rows[event.subject] = event
+            if event.status in ("info", "warning", "failed"):
+                # decisions, measurements and problems stay on screen as a log above the live rows
+                from rich.text import Text
+
+                style = {"warning": "yellow", "failed": "red"}.get(event.status, "")
+                line = Text(f"{_SYMBOL.get(event.status, '·')} {event.subject}: {event.action}", style=style)
+                if event.detail:
+                    line += Text(f" ({event.detail})", style="dim")
+                self._live.console.print(line)
             self._rows[event.subject] = event
             self._live.update(self._render())
 
