@@ -360,6 +360,9 @@ def ps(opts: Options, target: str | None, service: str | None, as_json: bool) ->
         click.echo(f"No instances of project {name!r} on this target.")
         return
     table(["service", "revision", "name", "state", "health", "restarts", "ports", "message"], rows)
+    for resource in status.resources:
+        if resource.kind == "router":
+            click.echo(f"router: {resource.name} (owns the published ports of the routed services)")
 
 
 # ---------------------------------------------------------------------------------------------- logs
