@@ -177,6 +177,11 @@ def config(opts: Options, fmt: str, list_services: bool, revisions: bool) -> Non
 @click.option("--remove-orphans", is_flag=True, help="Remove services that are no longer in the Compose files.")
 @click.option("--strict", is_flag=True, help="Refuse Compose keys the target only approximates or ignores.")
 @click.option("--detach", "-d", is_flag=True, help="Start rollouts in the background and return at once.")
+@click.option(
+    "--allow-policy-violations",
+    is_flag=True,
+    help="Deploy even when policy findings reach the threshold (recorded in the event log).",
+)
 @json_option
 def up(
     opts: Options,
@@ -188,6 +193,7 @@ def up(
     remove_orphans: bool,
     strict: bool,
     detach: bool,
+    allow_policy_violations: bool,
     as_json: bool,
 ) -> None:
     """Deploy the project: only what changed is touched; changed services roll out with their
@@ -210,6 +216,7 @@ def up(
                 remove_orphans=remove_orphans,
                 strict=strict,
                 detach=_background_runner(opts, target) if detach else None,
+                allow_policy_violations=allow_policy_violations,
             )
         finally:
             ctx.close()
@@ -604,10 +611,11 @@ def target_remove(name: str) -> None:
     click.echo(f"target {name} removed")
 
 
-from escadre.cli import render_command, rollout_commands  # noqa: E402  (they register on `cli`)
+from escadre.cli import check_command, render_command, rollout_commands  # noqa: E402  (they register on `cli`)
 
 rollout_commands.register(cli)
 render_command.register(cli)
+check_command.register(cli)
 
 # ---------------------------------------------------------------------------------------------- main
 

@@ -299,6 +299,13 @@ class Project:
     source_env: Mapping[str, str] = field(default_factory=lambda: EMPTY, repr=False)
     """Values of the variables that ``environment:``-sourced secrets and configs read, resolved at load
     time from the environment and ``.env``; only those variables, and never printed or stored."""
+    locations: Mapping[tuple[str | int, ...], SourceLocation] = field(
+        default_factory=lambda: MappingProxyType({}), repr=False, compare=False
+    )
+    """Where each key of ``spec`` was written: a path such as ``("services", "web", "privileged")`` or
+    ``("services", "web", "ports", 0)`` → the ``file:line:column`` of that key (or list item), in the file
+    that set it last. Filled by the loader (lazily, from its position tree); empty for projects built any
+    other way. Lets the policy engine point a finding at the exact key, not just at the service."""
 
     def service(self, name: str) -> Service:
         return self.services[name]

@@ -255,6 +255,7 @@ def up(
     remove_orphans: bool = False,
     strict: bool = False,
     detach: Callable[[DeploymentRecord], None] | None = None,
+    allow_policy_violations: bool = False,
 ) -> UpResult:
     """Deploy ``project`` to ``target``; returns every service's outcome (never raises for one service)."""
     check_conditions(project)
@@ -280,6 +281,9 @@ def up(
         )
     for finding in findings:
         progress.emit(ProgressEvent(finding.path, finding.level, "warning", detail=finding.note))
+    from escadre.operations.check import gate as policy_gate
+
+    policy_gate(ctx, project, target=spec.name, target_kind=spec.kind, allow=allow_policy_violations)
     store.upsert_project(project.name, spec.name, working_dir=project.working_dir, files=project.files)
     store.add_event(
         "up.started",

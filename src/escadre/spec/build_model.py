@@ -35,6 +35,7 @@ from escadre.model.project import (
     frozen_map,
 )
 from escadre.spec.context import Norm
+from escadre.spec.locator import Key, LocNode
 
 if TYPE_CHECKING:
     from escadre.model.settings import ProjectSettings, ServiceSettings
@@ -65,6 +66,7 @@ def build_project(norm: Norm, doc: dict[str, Any], *, files: tuple[str, ...], pr
         files=files,
         profiles=profiles,
         spec=frozen_map(doc),
+        locations=KeyLocations(norm.loc),
         source_env=frozen_map(
             {
                 entry["environment"]: norm.variables[entry["environment"]]
@@ -74,6 +76,36 @@ def build_project(norm: Norm, doc: dict[str, Any], *, files: tuple[str, ...], pr
             }
         ),
     )
+
+
+class KeyLocations(Mapping[tuple[Key, ...], SourceLocation]):
+    """``Project.locations``: a read-only view of the loader's position tree, keyed by path.
+
+    Nothing is copied or flattened at load time; a lookup walks the tree, so projects that are never
+    checked pay nothing for it.
+    """
+
+    __slots__ = ("_root",)
+
+    def __init__(self, root: LocNode) -> None:
+        self._root = root
+
+    def __getitem__(self, path: tuple[Key, ...]) -> SourceLocation:
+        node = self._root.find(path)
+        if node is None or not node.line:
+            raise KeyError(path)
+        return node.at
+
+    def __iter__(self) -> Iterator[tuple[Key, ...]]:
+        stack: list[tuple[tuple[Key, ...], LocNode]] = [((), self._root)]
+        while stack:
+            path, node = stack.pop()
+            if path and node.line:
+                yield path
+            stack.extend(((*path, key), child) for key, child in node.children.items())
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
 
 
 # ------------------------------------------------------------------------------------------------ model
