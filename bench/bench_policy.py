@@ -37,9 +37,7 @@ COMPOSE = CORPUS / "compose.yaml"
 CHECKOV = Path(os.environ.get("CHECKOV", ROOT / ".cache" / "checkov-venv" / "bin" / "checkov"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 sys.path.insert(0, str(ROOT / "src"))
-LAUNCH = (  # `escadre` with the check command registered (until cli/main.py registers it itself)
-    "import sys; from escadre.cli import main, check_command; check_command.register(main.cli); main.main(sys.argv[1:])"
-)
+LAUNCH = "import sys; from escadre.cli.main import main; main(sys.argv[1:])"
 
 
 def ensure_checkov() -> Path:
