@@ -331,3 +331,11 @@ def test_measurements_become_events(rig: Rig) -> None:
     assert event.kind == "rollout.measurement" and event.level == "error"
     assert event.message == "error-rate: failed (0.31 vs stable 0.0) — result < 0.05 is false"
     assert event.data["measurement"]["value"] == 0.31
+
+
+def test_replica_ratio_canary_ends_with_the_new_revision_running(rig: Rig) -> None:
+    rig.driver.routed = False
+    v1, v2 = versions({"strategy": "canary", "scale_down_delay": 0, "steps": [{"set_weight": 50}]}, replicas=2)
+    engine, canary, _ = start(rig, v1, v2)
+    assert engine.run() == "succeeded"
+    assert running(rig) == {canary.id: 2}

@@ -186,7 +186,7 @@ def test_canary_without_router_splits_by_replica_ratio() -> None:
     steps = drive(plan("canary", replicas=4, routed=False, steps=[{"set_weight": 25}, {"set_weight": 50}]))
     assert steps[:4] == [Scale("canary", 1), WaitReady("canary", 1), Scale("stable", 3), SetWeight(25)]
     assert Scale("stable", 2) in steps
-    assert steps[-4:] == [SetWeight(100), Promote(), Scale("stable", 0), RetireOld(30.0)]
+    assert steps[-4:] == [SetWeight(100), Scale("stable", 0), Promote(), RetireOld(30.0)]
 
 
 def test_canary_stops_at_a_failed_analysis() -> None:

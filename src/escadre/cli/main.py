@@ -522,6 +522,14 @@ def target() -> None:
 @click.option("--kubeconfig", type=click.Path(dir_okay=False), help="Kubernetes: kubeconfig file (a path is stored).")
 @click.option("--context", "kube_context", help="Kubernetes: context in the kubeconfig.")
 @click.option("--namespace", help="Kubernetes: namespace to deploy into (default: the project name).")
+@click.option(
+    "--set",
+    "settings",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Other target settings (kubernetes: traffic=gateway|ingress-nginx|replicas, gateway=NS/NAME, "
+    "ingress_class=NAME, k8s_version=X.Y).",
+)
 @click.option("--no-check", is_flag=True, help="Do not connect to the target before saving it.")
 @click.option("--replace", is_flag=True, help="Replace an existing target of that name.")
 @json_option
@@ -537,6 +545,7 @@ def target_add(
     kubeconfig: str | None,
     kube_context: str | None,
     namespace: str | None,
+    settings: tuple[str, ...],
     no_check: bool,
     replace: bool,
     as_json: bool,
@@ -556,6 +565,11 @@ def target_add(
         "context": kube_context,
         "namespace": namespace,
     }
+    for item in settings:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"expected KEY=VALUE, got {item!r}", param_hint="--set")
+        config[key.strip()] = value.strip()
     ctx = make_context()
     try:
         record, info = add_target(ctx, name, kind, config, check=not no_check, replace=replace)

@@ -13,7 +13,10 @@ from pathlib import Path
 
 from escadre.drivers.support import KeySupport, markdown
 
-TABLES = {"docker": "escadre.drivers.docker.support"}
+TABLES = {
+    "docker": "escadre.drivers.docker.support",
+    "kubernetes": "escadre.drivers.kubernetes.support",
+}
 
 HEADER = """# Compose support per target
 

@@ -199,9 +199,10 @@ def canary(plan: RolloutPlan) -> Strategy:
         if not (yield WaitReady("canary", n)).ok:
             return
     yield SetWeight(100)
-    yield Promote()
     if plan.stable_replicas and not plan.routed:
+        # replica ratio: the old revision must go before it is renamed: after Promote, "stable" is the new one
         yield Scale("stable", 0)
+    yield Promote()
     yield RetireOld(spec.scale_down_delay)
 
 
