@@ -234,3 +234,61 @@ class Driver(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+# ------------------------------------------------------------------------------ native rolling update
+
+NativeState = Literal["updating", "paused", "completed", "rollback_started", "rollback_paused", "rollback_completed"]
+NATIVE_TERMINAL: frozenset[str] = frozenset({"paused", "completed", "rollback_paused", "rollback_completed"})
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateProgress:
+    """Where a platform's own rolling update stands (see ``NativeRolling``)."""
+
+    state: NativeState
+    revision: str
+    """The revision being rolled out (for a rollback: the one being returned to)."""
+    updated: int
+    """Running instances of that revision."""
+    total: int
+    """Instances wanted."""
+    message: str = ""
+    failures: tuple[str, ...] = field(default_factory=tuple)
+    """Errors of this revision's instances that failed (newest first), as the platform reports them."""
+
+    @property
+    def done(self) -> bool:
+        return self.state in NATIVE_TERMINAL
+
+    @property
+    def ok(self) -> bool:
+        return self.state == "completed"
+
+    def describe(self) -> str:
+        text = f"{self.state.replace('_', ' ')}: {self.updated}/{self.total} on {self.revision}"
+        if self.message:
+            text += f" — {self.message}"
+        if self.failures:
+            text += f" (last error: {self.failures[0]})"
+        return text
+
+
+@runtime_checkable
+class NativeRolling(Protocol):
+    """A target whose platform rolls a service from one revision to the next *in place* by itself (Swarm's
+    ``update_config``/``rollback_config``). Drivers that have it list ``"native-rolling"`` in their
+    capabilities; the rollout engine then hands a plain ``rolling`` strategy to the platform and follows it,
+    instead of running the batches itself with one workload per revision."""
+
+    def native_update(
+        self, project: Project, revision: Revision, replicas: int, progress: Progress, *, from_revision: str
+    ) -> Iterator[UpdateProgress]:
+        """Update the workload running ``from_revision`` to ``revision`` in place, yielding progress until
+        a terminal state. Called again for a workload already at ``revision``, it resumes a paused update
+        (or just watches it)."""
+        ...
+
+    def native_rollback(self, app: str, service: str, revision: str, progress: Progress) -> Iterator[UpdateProgress]:
+        """Roll the workload now at ``revision`` back to its previous spec, yielding progress."""
+        ...

@@ -21,13 +21,13 @@ pause, analyse, promote, retire), and records every transition:
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from escadre.core.errors import EscadreError, OperationFailed
 from escadre.core.progress import Progress, ProgressEvent, Status
-from escadre.drivers.base import Driver, RevisionStatus, TrafficPlan
+from escadre.drivers.base import Driver, NativeRolling, RevisionStatus, TrafficPlan, UpdateProgress
 from escadre.model.project import Project
 from escadre.model.revision import Revision
 from escadre.rollout.notify import Notifier
@@ -74,6 +74,8 @@ class Checkpoint:
     routed: bool | None = None
     initial_stable: int | None = None
     """Stable instances when the rollout began: the strategy is replayed from the same plan."""
+    native: str = ""
+    """A platform-native rolling update: ``updating`` or ``rolling-back`` (empty: the engine's own steps)."""
 
     @classmethod
     def load(cls, data: Mapping[str, Any]) -> Checkpoint:
@@ -437,6 +439,8 @@ class RolloutEngine:
 
     def run(self) -> str:
         """Run (or resume) the rollout to its end; returns the deployment's final status."""
+        if self.state.native or self._native_applies():
+            return self._run_native()
         plan = RolloutPlan(
             replicas=self.replicas,
             has_stable=self.stable is not None,
@@ -495,6 +499,109 @@ class RolloutEngine:
             if self.deps.notify is not None:
                 self.deps.notify.flush()
         return self._abort(outcome.detail or "a step failed")
+
+    # ---------------------------------------------------------------------------- native rolling
+
+    def _native_applies(self) -> bool:
+        """A plain rolling update the platform can do by itself: a stable revision to replace, no router
+        (the platform replaces instances behind its own name) and no analysis to run alongside."""
+        return (
+            self.spec.strategy == "rolling"
+            and self.stable is not None
+            and "native-rolling" in self.deps.driver.capabilities
+            and isinstance(self.deps.driver, NativeRolling)
+            and not self.project.is_routed(self.service)
+            and self.spec.analysis is None
+        )
+
+    def _run_native(self) -> str:
+        """Hand the update to the platform and follow it: Swarm's ``update_config`` paces the batches and
+        its ``failure_action`` decides a failure; a ``pause`` there waits for ``promote`` (resume) or
+        ``abort`` (roll back), as the engine's own pauses do. Resumes after a crash from the checkpoint."""
+        driver = self.deps.driver
+        assert isinstance(driver, NativeRolling)
+        assert self.stable is not None
+        stable = self.stable
+        if self.state.native == "rolling-back":
+            self._event("rollout.resumed", "resuming the rollback after a restart")
+            return self._native_rollback(driver, self.deployment.message or "rollback resumed")
+        if self.state.native:
+            self._event("rollout.resumed", "following the platform's update again after a restart")
+        else:
+            self._remove_leftovers()
+            self.state.native = "updating"
+        self._save(status="progressing")
+        self._event("rollout.step", f"native rolling update {stable.id} → {self.canary.id}", native=True)
+        try:
+            while True:
+                last = self._follow(
+                    driver.native_update(
+                        self.project, self.canary, self.replicas, self.deps.progress, from_revision=stable.id
+                    )
+                )
+                if last.ok:
+                    self.state.native = ""
+                    self.state.promoted = True
+                    self.previous, self.stable = self.stable, self.canary
+                    self._event("rollout.promoted", f"{self.canary.id} is now stable")
+                    return self._finish()
+                if last.state == "rollback_completed":
+                    reason = f"the platform rolled the update back: {last.describe()}"
+                    self.state.native = ""
+                    self._save(status="aborted", message=reason)
+                    self._event("rollout.aborted", reason, level="error")
+                    return "aborted"
+                if last.state == "rollback_paused":
+                    raise Aborted(f"the platform's own rollback paused: {last.describe()}")
+                # paused: a human decides, as with the engine's own pauses
+                if not self._hold(f"update paused: {last.describe()} (promote to resume, abort to roll back)"):
+                    raise Aborted("aborted while the update was paused")
+        except Aborted as exc:
+            return self._native_rollback(driver, str(exc))
+        except EscadreError as exc:
+            return self._native_rollback(driver, exc.message)
+        finally:
+            if self.deps.notify is not None:
+                self.deps.notify.flush()
+
+    def _follow(self, updates: Iterator[UpdateProgress]) -> UpdateProgress:
+        """Follow a native update to its terminal state, applying commands in between."""
+        last: UpdateProgress | None = None
+        for last in updates:
+            self.state.canary_replicas = last.updated
+            self._control()
+            if last.done:
+                break
+        if last is None:
+            raise OperationFailed(f"the platform reported nothing about the update of {self.service!r}")
+        return last
+
+    def _native_rollback(self, driver: NativeRolling, reason: str) -> str:
+        """Back to the stable revision with the platform's own rollback (unless it is already there)."""
+        self.state.native = "rolling-back"
+        self._save(message=reason)
+        self._event("rollout.aborting", reason, level="error")
+        final = "aborted"
+        try:
+            current = {
+                r.revision for r in self.deps.driver.observe(self.project.name, self.service).for_service(self.service)
+            }
+            if self.canary.id in current:
+                last: UpdateProgress | None = None
+                for last in driver.native_rollback(self.project.name, self.service, self.canary.id, self.deps.progress):
+                    if last.done:
+                        break
+                if last is None or last.state != "rollback_completed":
+                    final = "failed"
+                    reason = f"{reason}; the rollback did not complete: {last.describe() if last else 'no report'}"
+        except EscadreError as exc:
+            final = "failed"
+            reason = f"{reason}; rolling back also failed: {exc.message}"
+        self.state.native = ""
+        self.state.canary_replicas = 0
+        self._save(status=final, message=reason)
+        self._event(f"rollout.{final}", reason, level="error")
+        return final
 
     def _running(self, revision: Revision | None) -> int:
         if revision is None:

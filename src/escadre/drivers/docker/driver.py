@@ -45,10 +45,12 @@ from escadre.drivers.docker.containers import archive, container_plan
 from escadre.drivers.docker.support import TABLE as SUPPORT_TABLE
 from escadre.drivers.engine.client import Connection, connect, translate
 from escadre.drivers.engine.images import resolve_image
+from escadre.drivers.engine.probe import run_health_test
 from escadre.drivers.engine.router import Router, server_of
 from escadre.drivers.engine.router_config import Listener, Server
+from escadre.drivers.engine.routing import router_listeners, router_networks
 from escadre.drivers.support import KeySupport
-from escadre.model.project import Port, Project
+from escadre.model.project import Project
 from escadre.model.revision import Revision
 
 T = TypeVar("T")
@@ -436,15 +438,9 @@ class DockerDriver:
 
     def _router(self, project: Project) -> Router | None:
         """The project's router, when any of its services is routed."""
-        routed = [name for name in project.services if project.is_routed(name)]
-        if not routed:
+        if not any(project.is_routed(name) for name in project.services):
             return None
-        networks: dict[str, list[str]] = {}
-        for name in routed:
-            svc = project.services[name]
-            for net in svc.networks:
-                platform = project.networks[net.name].name if net.name in project.networks else net.name
-                networks.setdefault(platform, []).extend([name, *net.aliases])
+        networks = router_networks(project)
         settings = project.settings.router if project.settings is not None else None
         key = (project.name, repr(sorted(networks.items())), repr(settings))
         api = self.api  # takes self._lock itself: fetch it before
@@ -468,34 +464,7 @@ class DockerDriver:
     @staticmethod
     def listeners(project: Project) -> list[Listener]:
         """What the router listens on: each routed service's ports (published ones on the host too)."""
-        out: list[Listener] = []
-        for name, svc in project.services.items():
-            if not project.is_routed(name):
-                continue
-            spec = project.rollout_for(name)
-            ports = {p.target: p for p in svc.ports if p.protocol == "tcp"}
-            route = svc.settings.route if svc.settings is not None else None
-            if route is not None and route.port:
-                ports.setdefault(route.port, Port(route.port))
-            if not ports and svc.expose:
-                first = int(str(svc.expose[0]).split("/")[0].split("-")[0])
-                ports[first] = Port(first)
-            if not ports:
-                raise UsageError(
-                    f"service {name!r} is routed but has no port to route",
-                    hint="publish a port (ports: ['8080:80']), expose one, or set x-escadre.route.port",
-                )
-            for index, (target, port) in enumerate(sorted(ports.items())):
-                out.append(
-                    Listener(
-                        service=name,
-                        port=target,
-                        published=port.published,
-                        host_ip=port.host_ip,
-                        preview_published=spec.preview_port if index == 0 else None,
-                    )
-                )
-        return out
+        return router_listeners(project)
 
     def _ensure_router(self, project: Project, progress: Progress) -> None:
         router = self._router(project)
@@ -548,31 +517,7 @@ class DockerDriver:
 
     def _probe_container(self, cid: str) -> bool:
         """Exec the container's own health test (as Docker would) and report whether it passed."""
-        api = self.api
-        try:
-            with self._t("probing health"):
-                config = (api.inspect_container(cid).get("Config") or {}).get("Healthcheck") or {}
-                test = list(config.get("Test") or [])
-                if not test or test[0] == "NONE":
-                    return False
-                cmd = test[1:] if test[0] == "CMD" else ["/bin/sh", "-c", " ".join(test[1:])]
-                exec_id = api.exec_create(cid, cmd, stdout=False, stderr=False)["Id"]
-        except TargetError:
-            return False
-        timeout = (config.get("Timeout") or 30_000_000_000) / 1e9
-        outcome: list[bool] = []
-
-        def run() -> None:
-            try:
-                api.exec_start(exec_id)
-                outcome.append(api.exec_inspect(exec_id).get("ExitCode") == 0)
-            except Exception:  # an exec that fails to run is just "not healthy yet"
-                outcome.append(False)
-
-        worker = threading.Thread(target=run, daemon=True)
-        worker.start()
-        worker.join(timeout)
-        return bool(outcome and outcome[0])
+        return run_health_test(self.api, self.name, cid)
 
     # ----------------------------------------------------------------------------------- remove
 
