@@ -527,8 +527,8 @@ def target() -> None:
     "settings",
     multiple=True,
     metavar="KEY=VALUE",
-    help="Other target settings (kubernetes: traffic=gateway|ingress-nginx|replicas, gateway=NS/NAME, "
-    "ingress_class=NAME, k8s_version=X.Y).",
+    help="Other target settings (swarm: registry=HOST:PORT, routing_mesh=auto|on|off; kubernetes: "
+    "traffic=gateway|ingress-nginx|replicas, gateway=NS/NAME, ingress_class=NAME, k8s_version=X.Y).",
 )
 @click.option("--no-check", is_flag=True, help="Do not connect to the target before saving it.")
 @click.option("--replace", is_flag=True, help="Replace an existing target of that name.")

@@ -15,6 +15,7 @@ from escadre.drivers.support import KeySupport, markdown
 
 TABLES = {
     "docker": "escadre.drivers.docker.support",
+    "swarm": "escadre.drivers.swarm.support",
     "kubernetes": "escadre.drivers.kubernetes.support",
 }
 
