@@ -88,7 +88,9 @@ class Instance:
     started_at: float | None = None
     message: str = ""
     addresses: tuple[str, ...] = ()
-    """Addresses the instance is reachable at from the app's networks (IPs), for probes and routers."""
+    """IPs the instance is reachable at, for probes: first the one Escadre's own process reaches when the
+    target has one (a swarm task on the local manager: its ``docker_gwbridge`` address), then its
+    addresses on the app's networks."""
 
     @property
     def ready(self) -> bool:

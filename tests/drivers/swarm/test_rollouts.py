@@ -32,8 +32,8 @@ class SwarmStack:
         self.metrics_port = metrics_port
         self.prometheus = prometheus
 
-    def compose(self, rollout: dict[str, object]) -> None:
-        doc = {
+    def compose(self, rollout: dict[str, object], templates: dict[str, object] | None = None) -> None:
+        doc: dict[str, object] = {
             "services": {
                 "web": {
                     "build": "./app",
@@ -60,7 +60,8 @@ class SwarmStack:
                                 "provider": {"prometheus": {"address": self.prometheus.url, "query": ERROR_RATE_QUERY}},
                             }
                         ]
-                    }
+                    },
+                    **(templates or {}),
                 },
             },
         }
@@ -141,3 +142,42 @@ def test_a_canary_on_swarm_is_aborted_by_its_metric_then_a_healthy_one_is_promot
     assert between(hammer, promoted + 0.5, time.monotonic()) == {"v3"}
     history = json.loads(stack.ws.run("history", "--target", "sw", "--json").stdout)
     assert [d["status"] for d in history][:2] == ["succeeded", "aborted"]
+
+
+HTTP_HEALTH = {
+    "http-health": {
+        "metrics": [
+            {
+                "name": "success-rate",
+                "interval": "1s",
+                "count": 2,
+                "success_condition": "result >= 0.95",
+                "provider": {"http": {"path": "/cgi-bin/app", "requests": 10}},
+            }
+        ]
+    }
+}
+HTTP_CANARY = {
+    "strategy": "canary",
+    "scale_down_delay": "0s",
+    "steps": [{"set_weight": 50}, {"analysis": {"templates": ["http-health"]}}],
+}
+
+
+def test_the_http_analysis_reaches_canary_tasks_on_the_local_manager(stack: SwarmStack) -> None:
+    """The HTTP provider probes each canary task from Escadre's process: on the local manager through the
+    task's docker_gwbridge address (its overlay address is not reachable from the host)."""
+    stack.compose(HTTP_CANARY, HTTP_HEALTH)
+    code, _, err = stack.up(version="v1")
+    assert code == 0, err
+    (v1,) = stack.revisions()
+    code, _, err = stack.up(version="v2", error_rate=100)
+    assert code == 1 and "success-rate" in err, err
+    assert stack.revisions() == {v1: 2}
+    code, _, err = stack.up(version="v3")
+    assert code == 0, err
+    (v3,) = stack.revisions()
+    assert v3 != v1
+    events = json.loads(stack.ws.run("history", "--target", "sw", "--events", "--json").stdout)["events"]
+    measured = [e["message"] for e in events if e["kind"] == "rollout.measurement"]
+    assert any("success-rate: successful" in m for m in measured), measured

@@ -20,6 +20,7 @@ import contextlib
 import shutil
 import threading
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -381,6 +382,7 @@ class SwarmDriver:
         services = self._services(app, service)
         tasks = self._tasks([s["ID"] for s in services])
         nodes = self._nodes() if tasks else {}
+        gateways = self._gateways() if tasks and self.connection.is_local else {}
         by_service: dict[str, list[dict[str, Any]]] = {}
         for task in tasks:
             by_service.setdefault(str(task.get("ServiceID")), []).append(task)
@@ -393,7 +395,10 @@ class SwarmDriver:
             own = (str(labels.get(LABEL_SERVICE, "")), str(labels.get(LABEL_REVISION, "")))
             networks = [n.get("Target", "") for n in (spec.get("TaskTemplate") or {}).get("Networks") or []]
             names = _network_names(networks, by_service.get(item["ID"], []))
-            found = [instance(c, spec["Name"], nodes, names) for c in current_tasks(by_service.get(item["ID"], []))]
+            found = [
+                _reachable(instance(c, spec["Name"], nodes, names), c.task, gateways)
+                for c in current_tasks(by_service.get(item["ID"], []))
+            ]
             groups.setdefault(own, [])
             images[own] = str(labels.get(LABEL_IMAGE, ""))
             for inst in found:
@@ -415,6 +420,21 @@ class SwarmDriver:
         if service is None:
             resources = self._resources(app)
         return AppStatus(app=app, revisions=revisions, resources=tuple(resources))
+
+    def _gateways(self) -> dict[str, str]:
+        """Container id → its address on this host's ``docker_gwbridge``: the one address of a task on
+        this (manager) node that a process on the host reaches — overlay addresses live in the overlay's
+        own network namespace. Empty when the bridge does not exist yet."""
+        try:
+            with self._t("inspecting docker_gwbridge"):
+                found = self.api.inspect_network("docker_gwbridge")
+        except TargetError:
+            return {}
+        return {
+            cid: str(c.get("IPv4Address") or "").split("/")[0]
+            for cid, c in (found.get("Containers") or {}).items()
+            if c.get("IPv4Address")
+        }
 
     def _resources(self, app: str) -> list[ResourceRef]:
         label = {"label": [f"{LABEL_APP}={app}"]}
@@ -619,6 +639,15 @@ class SwarmDriver:
                     ProgressEvent(f"service {service}", step.state.replace("_", " "), status, detail=step.describe())
                 )
                 yield step
+
+
+def _reachable(inst: Instance, task: Mapping[str, Any], gateways: Mapping[str, str]) -> Instance:
+    """``inst`` with its host-reachable address first, when its container runs on this host."""
+    container = str(((task.get("Status") or {}).get("ContainerStatus") or {}).get("ContainerID") or "")
+    gateway = gateways.get(container)
+    if not gateway or inst.state != "running":
+        return inst
+    return replace(inst, addresses=(gateway, *inst.addresses))
 
 
 def _network_names(targets: Sequence[str], tasks: Sequence[Mapping[str, Any]]) -> list[str]:
