@@ -13,7 +13,6 @@ import shutil
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
 from typing import Any, TypeVar
 
 import docker
@@ -43,12 +42,13 @@ from escadre.drivers.base import (
 )
 from escadre.drivers.docker.containers import archive, container_plan
 from escadre.drivers.docker.support import TABLE as SUPPORT_TABLE
-from escadre.drivers.engine.client import Connection, connect, translate
+from escadre.drivers.engine.client import Connection, connect, parse_time, translate
 from escadre.drivers.engine.images import resolve_image
+from escadre.drivers.engine.networks import ipam_config
 from escadre.drivers.engine.probe import run_health_test
 from escadre.drivers.engine.router import Router, server_of
 from escadre.drivers.engine.router_config import Listener, Server
-from escadre.drivers.engine.routing import router_listeners, router_networks
+from escadre.drivers.engine.routing import apply_plan, router_listeners, router_networks
 from escadre.drivers.support import KeySupport
 from escadre.model.project import Project
 from escadre.model.revision import Revision
@@ -68,15 +68,6 @@ def _parallel(fn: Callable[[T], Any], items: Sequence[T]) -> None:
     errors = [f.exception() for f in futures if f.exception() is not None]
     if errors:
         raise errors[0]  # type: ignore[misc]
-
-
-def _parse_time(value: str | None) -> float | None:
-    if not value or value.startswith("0001-"):
-        return None
-    try:
-        return datetime.fromisoformat(value[:26].rstrip("Z") + "+00:00").timestamp()
-    except ValueError:
-        return None
 
 
 class DockerDriver:
@@ -163,26 +154,12 @@ class DockerDriver:
                         hint=f"mark it external: true, give networks.{net.key}.name another value, or remove it",
                     )
                 continue
-            ipam = None
-            if net.ipam:
-                from docker.types import IPAMConfig, IPAMPool
-
-                pools = [
-                    IPAMPool(
-                        subnet=c.get("subnet"),
-                        iprange=c.get("ip_range"),
-                        gateway=c.get("gateway"),
-                        aux_addresses=c.get("aux_addresses"),
-                    )
-                    for c in net.ipam.get("config") or []
-                ]
-                ipam = IPAMConfig(driver=net.ipam.get("driver") or "default", pool_configs=pools)
             with self._t(f"creating network {net.name}"):
                 api.create_network(
                     net.name,
                     driver=net.driver or "bridge",
                     options=dict(net.driver_opts) or None,
-                    ipam=ipam,
+                    ipam=ipam_config(net),
                     internal=net.internal,
                     labels={**net.labels, **labels_for(project.name)},
                     enable_ipv6=net.enable_ipv6,
@@ -393,7 +370,7 @@ class DockerDriver:
             restarts=int(detail.get("RestartCount") or 0),
             node=None,
             ports=ports,
-            started_at=_parse_time(st.get("StartedAt")),
+            started_at=parse_time(st.get("StartedAt")),
             message=message,
             addresses=addresses,
         )
@@ -494,17 +471,7 @@ class DockerDriver:
                     out.append(server)
             return out
 
-        for listener in self.listeners(project):
-            if listener.service != service:
-                continue
-            router.apply(
-                service,
-                listener.port,
-                stable=servers(plan.stable, listener.port),
-                canary=servers(plan.canary, listener.port),
-                canary_weight=plan.canary_weight,
-                preview=servers(plan.preview, listener.port) if plan.preview else None,
-            )
+        apply_plan(router, project, service, plan, servers)
         return True
 
     # ------------------------------------------------------------------------------------ probe

@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import docker
@@ -144,3 +145,13 @@ def translate(target: str, doing: str, conn: Connection | None = None) -> Iterat
         raise TemporaryTargetError(f"{doing}: the engine did not answer in time", target=target) from exc
     except docker.errors.DockerException as exc:
         raise TargetError(f"{doing}: {exc}", target=target) from exc
+
+
+def parse_time(value: str | None) -> float | None:
+    """An Engine API timestamp (RFC 3339 with nanoseconds) as epoch seconds; ``None`` for the zero time."""
+    if not value or value.startswith("0001-"):
+        return None
+    try:
+        return datetime.fromisoformat(value[:26].rstrip("Z") + "+00:00").timestamp()
+    except ValueError:
+        return None

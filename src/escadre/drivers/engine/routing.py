@@ -9,9 +9,16 @@ service-to-service calls go through it as well.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
 from escadre.core.errors import UsageError
-from escadre.drivers.engine.router_config import Listener
+from escadre.drivers.base import TrafficPlan
+from escadre.drivers.engine.router_config import Listener, Server
 from escadre.model.project import Port, Project
+
+if TYPE_CHECKING:
+    from escadre.drivers.engine.router import Router
 
 
 def router_listeners(project: Project) -> list[Listener]:
@@ -58,4 +65,26 @@ def router_networks(project: Project) -> dict[str, list[str]]:
     return networks
 
 
-__all__ = ["router_listeners", "router_networks"]
+def apply_plan(
+    router: Router,
+    project: Project,
+    service: str,
+    plan: TrafficPlan,
+    servers: Callable[[str | None, int], list[Server]],
+) -> None:
+    """Point every listener of ``service`` as ``plan`` says; ``servers(revision, port)`` lists the ready
+    instances of a revision as the router reaches them."""
+    for listener in router_listeners(project):
+        if listener.service != service:
+            continue
+        router.apply(
+            service,
+            listener.port,
+            stable=servers(plan.stable, listener.port),
+            canary=servers(plan.canary, listener.port),
+            canary_weight=plan.canary_weight,
+            preview=servers(plan.preview, listener.port) if plan.preview else None,
+        )
+
+
+__all__ = ["apply_plan", "router_listeners", "router_networks"]

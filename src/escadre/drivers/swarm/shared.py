@@ -22,6 +22,7 @@ import docker.errors
 from escadre.core.errors import ConflictError, UsageError
 from escadre.core.progress import Progress, ProgressEvent
 from escadre.drivers.base import LABEL_APP, labels_for
+from escadre.drivers.engine.networks import ipam_config
 from escadre.model.project import Network, Project
 
 LOCAL_DRIVERS = frozenset({"bridge", "", "default"})
@@ -30,23 +31,6 @@ REMOVE_TIMEOUT = 30.0
 
 def network_driver(net: Network) -> str:
     return "overlay" if (net.driver or "") in LOCAL_DRIVERS else str(net.driver)
-
-
-def _ipam(net: Network) -> Any:
-    if not net.ipam:
-        return None
-    from docker.types import IPAMConfig, IPAMPool
-
-    pools = [
-        IPAMPool(
-            subnet=c.get("subnet"),
-            iprange=c.get("ip_range"),
-            gateway=c.get("gateway"),
-            aux_addresses=c.get("aux_addresses"),
-        )
-        for c in net.ipam.get("config") or []
-    ]
-    return IPAMConfig(driver=net.ipam.get("driver") or "default", pool_configs=pools)
 
 
 def check_networks(api: docker.APIClient, target: str, project: Project) -> dict[str, dict[str, Any]]:
@@ -86,7 +70,7 @@ def ensure_networks(api: docker.APIClient, target: str, project: Project, progre
             net.name,
             driver=driver,
             options=dict(net.driver_opts) or None,
-            ipam=_ipam(net),
+            ipam=ipam_config(net),
             internal=net.internal,
             labels={**net.labels, **labels_for(project.name)},
             enable_ipv6=net.enable_ipv6,

@@ -9,6 +9,7 @@ single engine — publishing without IPVS, bridge networks, endpoint modes — a
 
 from __future__ import annotations
 
+from escadre.drivers.engine.build_support import BUILD
 from escadre.drivers.support import KeySupport, approximated, honoured, ignored, rejected
 
 _H = honoured()
@@ -20,27 +21,7 @@ SERVICE: dict[str, KeySupport] = {
     "attach": ignored("Escadre always runs detached; read output with escadre logs"),
     "blkio_config": ignored(_NO_SWARM),
     "build": honoured("built on the manager; other nodes need the image: a target registry, or docker load"),
-    "build.context": _H,
-    "build.dockerfile": _H,
-    "build.dockerfile_inline": rejected("needs BuildKit; write the Dockerfile to a file"),
-    "build.args": _H,
-    "build.target": _H,
-    "build.labels": _H,
-    "build.network": _H,
-    "build.shm_size": _H,
-    "build.extra_hosts": _H,
-    "build.cache_from": _H,
-    "build.pull": _H,
-    "build.no_cache": _H,
-    "build.ssh": ignored("needs BuildKit"),
-    "build.secrets": ignored("needs BuildKit"),
-    "build.platforms": ignored("single-platform classic builder"),
-    "build.tags": ignored("the image is tagged with the service's image name only"),
-    "build.additional_contexts": ignored("needs BuildKit"),
-    "build.cache_to": ignored("needs BuildKit"),
-    "build.isolation": ignored("Windows only"),
-    "build.privileged": ignored("needs BuildKit"),
-    "build.ulimits": ignored("not supported by the classic builder"),
+    **BUILD,
     "cap_add": _H,
     "cap_drop": _H,
     "cgroup": ignored(_NO_SWARM),

@@ -22,10 +22,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from escadre.drivers.base import LABEL_REVISION, LABEL_SERVICE, Health, Instance, InstanceState
+from escadre.drivers.engine.client import parse_time
 
 LIVE_DESIRED = frozenset({"running", "ready"})
 ENDED = frozenset({"complete", "failed", "rejected"})
@@ -73,15 +73,6 @@ def nodes_by_id(nodes: Iterable[Mapping[str, Any]]) -> dict[str, NodeInfo]:
             availability=str(spec.get("Availability") or "active"),
         )
     return out
-
-
-def _parse_time(value: str | None) -> float | None:
-    if not value or value.startswith("0001-"):
-        return None
-    try:
-        return datetime.fromisoformat(value[:26].rstrip("Z") + "+00:00").timestamp()
-    except ValueError:
-        return None
 
 
 def revision_of(task: Mapping[str, Any]) -> str:
@@ -214,7 +205,7 @@ def instance(
         restarts=current.restarts,
         node=node.hostname if node else None,
         ports=ports,
-        started_at=_parse_time(str(status.get("Timestamp") or "")) if raw == "running" else None,
+        started_at=parse_time(str(status.get("Timestamp") or "")) if raw == "running" else None,
         message=message[:300],
         addresses=tuple(found[n] for n in order),
     )

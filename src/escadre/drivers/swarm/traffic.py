@@ -31,7 +31,7 @@ from escadre.drivers.base import TrafficPlan
 from escadre.drivers.engine.client import translate
 from escadre.drivers.engine.router import Router
 from escadre.drivers.engine.router_config import Server
-from escadre.drivers.engine.routing import router_listeners, router_networks
+from escadre.drivers.engine.routing import apply_plan, router_listeners, router_networks
 from escadre.drivers.swarm.tasks import NodeInfo, addresses_by_network, current_tasks, revision_of
 from escadre.model.project import Project
 
@@ -122,17 +122,7 @@ class Routers:
                     out.append(Server(address, port))
             return out
 
-        for listener in router_listeners(project):
-            if listener.service != service:
-                continue
-            router.apply(
-                service,
-                listener.port,
-                stable=servers(plan.stable, listener.port),
-                canary=servers(plan.canary, listener.port),
-                canary_weight=plan.canary_weight,
-                preview=servers(plan.preview, listener.port) if plan.preview else None,
-            )
+        apply_plan(router, project, service, plan, servers)
 
 
 __all__ = ["Routers"]
