@@ -89,6 +89,27 @@ def test_target_by_registered_name(cli: click.Group, tmp_path: Path) -> None:
     assert json.loads(result.output)["target"] == "docker"  # type: ignore[attr-defined]
 
 
+def test_swarm_support_report_and_strict(cli: click.Group, tmp_path: Path) -> None:
+    """What Swarm cannot honour is listed (file:line) without failing; ``--strict`` makes it fail."""
+    (tmp_path / "compose.yaml").write_text(
+        "services:\n"
+        "  a:\n"
+        "    image: nginx:1.27\n"
+        "    read_only: true\n"
+        "    security_opt: [no-new-privileges:true]\n"
+        "    cap_drop: [ALL]\n"
+        "    blkio_config: {weight: 300}\n"
+    )
+    compose = str(tmp_path / "compose.yaml")
+    report = run(cli, "-f", compose, "--target", "swarm")
+    assert report.exit_code == 0, report.output  # type: ignore[attr-defined]
+    assert "services.a.blkio_config" in report.output and "compose.yaml:7" in report.output  # type: ignore[attr-defined]
+    strict = run(cli, "-f", compose, "--target", "swarm", "--strict")
+    assert strict.exit_code == 1, strict.output  # type: ignore[attr-defined]
+    docker = run(cli, "-f", compose, "--target", "docker", "--strict")
+    assert "blkio_config" not in docker.output  # type: ignore[attr-defined]  # the engine honours it
+
+
 def test_list_rules(cli: click.Group) -> None:
     text = run(cli, "--list-rules")
     assert "ESC-CNT-001" in text.output and "baseline" in text.output  # type: ignore[attr-defined]

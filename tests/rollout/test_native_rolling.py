@@ -95,8 +95,16 @@ def test_a_plain_rolling_update_is_the_platforms_own(native: Rig) -> None:
     assert running(native) == {canary.id: 2}
     # no engine batches: the platform replaced the instances, the engine never scaled anything itself
     assert not [c for c in native.driver.calls if c[0] == "route"]
-    kinds = [e.kind for e in native.store.events(deployment_id=engine.deployment.id)]
+    events = native.store.events(deployment_id=engine.deployment.id)
+    kinds = [e.kind for e in events]
     assert "rollout.promoted" in kinds and "rollout.succeeded" in kinds
+    # the platform's progress is in the event log (what `escadre rollout status` shows)
+    updates = [e.message for e in events if e.kind == "rollout.update"]
+    assert updates == [
+        f"updating: 0/2 on {canary.id}",
+        f"updating: 1/2 on {canary.id}",
+        f"completed: 2/2 on {canary.id}",
+    ]
 
 
 def test_the_platforms_own_rollback_ends_aborted(native: Rig) -> None:

@@ -569,12 +569,26 @@ class RolloutEngine:
         last: UpdateProgress | None = None
         for last in updates:
             self.state.canary_replicas = last.updated
+            self._native_event(last)
             self._control()
             if last.done:
                 break
         if last is None:
             raise OperationFailed(f"the platform reported nothing about the update of {self.service!r}")
         return last
+
+    def _native_event(self, step: UpdateProgress) -> None:
+        """The platform's progress (instances on the new revision, failures) into the event log."""
+        level = "warning" if step.state in ("paused", "rollback_paused") or step.failures else "info"
+        self._event(
+            "rollout.update",
+            step.describe(),
+            level=level,
+            state=step.state,
+            revision=step.revision,
+            updated=step.updated,
+            total=step.total,
+        )
 
     def _native_rollback(self, driver: NativeRolling, reason: str) -> str:
         """Back to the stable revision with the platform's own rollback (unless it is already there)."""
@@ -589,6 +603,7 @@ class RolloutEngine:
             if self.canary.id in current:
                 last: UpdateProgress | None = None
                 for last in driver.native_rollback(self.project.name, self.service, self.canary.id, self.deps.progress):
+                    self._native_event(last)
                     if last.done:
                         break
                 if last is None or last.state != "rollback_completed":

@@ -62,6 +62,9 @@ def test_rolling_is_swarms_own_update_in_place(swarm: SwarmDriver, app: str, tmp
     assert not broken.ok and "aborted" in broken.outcomes[0].message
     (status,) = swarm.observe(app, "web").for_service("web")
     assert status.revision == after["Spec"]["Labels"]["escadre.revision"] and status.ready == 3
+    updates = [e.message for e in ctx.store.events(project=app, limit=200) if e.kind == "rollout.update"]
+    assert any(m.startswith("completed: 3/3") for m in updates), updates
+    assert any(m.startswith("rollback completed") for m in updates), updates
 
 
 def test_abort_during_a_paused_update_rolls_it_back(swarm: SwarmDriver, app: str, tmp_path: Path, ctx: Context) -> None:

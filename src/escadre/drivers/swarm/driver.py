@@ -28,7 +28,7 @@ import docker
 import docker.errors
 
 from escadre.core.errors import OperationFailed, TargetError, UsageError
-from escadre.core.progress import Progress, ProgressEvent, Status
+from escadre.core.progress import Progress, ProgressEvent
 from escadre.core.settings import Settings
 from escadre.drivers.base import (
     LABEL_APP,
@@ -605,7 +605,7 @@ class SwarmDriver:
                 f"service {svc.name}", "updating", "running", detail=f"{plan.name}: {from_revision} → {revision.id}"
             )
         )
-        yield from self._watch(str(current["ID"]), revision.id, before, svc.name, progress, rollback=False)
+        yield from self._watch(str(current["ID"]), revision.id, before, svc.name, rollback=False)
 
     def native_rollback(self, app: str, service: str, revision: str, progress: Progress) -> Iterator[UpdateProgress]:
         """``docker service rollback`` of the service now at ``revision``, back to its previous spec."""
@@ -620,10 +620,10 @@ class SwarmDriver:
         with self._t(f"rolling back service {current['Spec']['Name']}"):
             issue_rollback(self.api, current)
         progress.emit(ProgressEvent(f"service {service}", "rolling back", "running", detail=f"{revision} → {previous}"))
-        yield from self._watch(str(current["ID"]), str(previous), before, service, progress, rollback=True)
+        yield from self._watch(str(current["ID"]), str(previous), before, service, rollback=True)
 
     def _watch(
-        self, service_id: str, revision: str, before: str, service: str, progress: Progress, *, rollback: bool
+        self, service_id: str, revision: str, before: str, service: str, *, rollback: bool
     ) -> Iterator[UpdateProgress]:
         def kick() -> None:
             with self._t(f"restarting the update of {service}"):
@@ -631,14 +631,7 @@ class SwarmDriver:
 
         watch = Watch(self.api, service_id, revision, before=before, rollback=rollback, kick=kick)
         with self._t(f"following the update of {service}"):
-            for step in watch:
-                status: Status = "done" if step.ok or step.state == "rollback_completed" else "running"
-                if step.state in ("paused", "rollback_paused"):
-                    status = "failed"
-                progress.emit(
-                    ProgressEvent(f"service {service}", step.state.replace("_", " "), status, detail=step.describe())
-                )
-                yield step
+            yield from watch  # the rollout engine records each step (rollout.update events)
 
 
 def _reachable(inst: Instance, task: Mapping[str, Any], gateways: Mapping[str, str]) -> Instance:
