@@ -546,11 +546,7 @@ class RolloutEngine:
                     self._event("rollout.promoted", f"{self.canary.id} is now stable")
                     return self._finish()
                 if last.state == "rollback_completed":
-                    reason = f"the platform rolled the update back: {last.describe()}"
-                    self.state.native = ""
-                    self._save(status="aborted", message=reason)
-                    self._event("rollout.aborted", reason, level="error")
-                    return "aborted"
+                    return self._end_native("aborted", f"the platform rolled the update back: {last.describe()}")
                 if last.state == "rollback_paused":
                     raise Aborted(f"the platform's own rollback paused: {last.describe()}")
                 # paused: a human decides, as with the engine's own pauses
@@ -564,13 +560,15 @@ class RolloutEngine:
             if self.deps.notify is not None:
                 self.deps.notify.flush()
 
-    def _follow(self, updates: Iterator[UpdateProgress]) -> UpdateProgress:
-        """Follow a native update to its terminal state, applying commands in between."""
+    def _follow(self, updates: Iterator[UpdateProgress], *, steerable: bool = True) -> UpdateProgress:
+        """Follow a native update (or rollback) to its terminal state; an update (``steerable``) applies
+        commands in between."""
         last: UpdateProgress | None = None
         for last in updates:
-            self.state.canary_replicas = last.updated
             self._native_event(last)
-            self._control()
+            if steerable:
+                self.state.canary_replicas = last.updated
+                self._control()
             if last.done:
                 break
         if last is None:
@@ -601,19 +599,20 @@ class RolloutEngine:
                 r.revision for r in self.deps.driver.observe(self.project.name, self.service).for_service(self.service)
             }
             if self.canary.id in current:
-                last: UpdateProgress | None = None
-                for last in driver.native_rollback(self.project.name, self.service, self.canary.id, self.deps.progress):
-                    self._native_event(last)
-                    if last.done:
-                        break
-                if last is None or last.state != "rollback_completed":
+                rollback = driver.native_rollback(self.project.name, self.service, self.canary.id, self.deps.progress)
+                last = self._follow(rollback, steerable=False)
+                if last.state != "rollback_completed":
                     final = "failed"
-                    reason = f"{reason}; the rollback did not complete: {last.describe() if last else 'no report'}"
+                    reason = f"{reason}; the rollback did not complete: {last.describe()}"
         except EscadreError as exc:
             final = "failed"
             reason = f"{reason}; rolling back also failed: {exc.message}"
-        self.state.native = ""
         self.state.canary_replicas = 0
+        return self._end_native(final, reason)
+
+    def _end_native(self, final: str, reason: str) -> str:
+        """A native update that did not succeed ends here: recorded with its reason."""
+        self.state.native = ""
         self._save(status=final, message=reason)
         self._event(f"rollout.{final}", reason, level="error")
         return final

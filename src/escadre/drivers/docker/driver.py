@@ -44,7 +44,7 @@ from escadre.drivers.docker.containers import archive, container_plan
 from escadre.drivers.docker.support import TABLE as SUPPORT_TABLE
 from escadre.drivers.engine.client import Connection, connect, parse_time, translate
 from escadre.drivers.engine.images import resolve_image
-from escadre.drivers.engine.networks import ipam_config
+from escadre.drivers.engine.networks import create_network
 from escadre.drivers.engine.probe import run_health_test
 from escadre.drivers.engine.router import Router, server_of
 from escadre.drivers.engine.router_config import Listener, Server
@@ -155,17 +155,7 @@ class DockerDriver:
                     )
                 continue
             with self._t(f"creating network {net.name}"):
-                api.create_network(
-                    net.name,
-                    driver=net.driver or "bridge",
-                    options=dict(net.driver_opts) or None,
-                    ipam=ipam_config(net),
-                    internal=net.internal,
-                    labels={**net.labels, **labels_for(project.name)},
-                    enable_ipv6=net.enable_ipv6,
-                    attachable=net.attachable or None,
-                    check_duplicate=True,
-                )
+                create_network(api, project, net, driver=net.driver or "bridge", attachable=net.attachable or None)
             progress.emit(ProgressEvent(subject, "created", "done"))
         with self._t("listing volumes"):
             existing_vols = {v["Name"]: v for v in (api.volumes().get("Volumes") or [])}
@@ -480,11 +470,7 @@ class DockerDriver:
         containers = [c for c in self._containers(app, service, revision) if c.get("State") == "running"]
         if not containers:
             return False
-        return all(self._probe_container(c["Id"]) for c in containers)
-
-    def _probe_container(self, cid: str) -> bool:
-        """Exec the container's own health test (as Docker would) and report whether it passed."""
-        return run_health_test(self.api, self.name, cid)
+        return all(run_health_test(self.api, self.name, c["Id"]) for c in containers)
 
     # ----------------------------------------------------------------------------------- remove
 

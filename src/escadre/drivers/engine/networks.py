@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
-from escadre.model.project import Network
+import docker
+
+from escadre.drivers.base import labels_for
+from escadre.model.project import Network, Project
 
 
 def ipam_config(net: Network) -> Any:
@@ -25,4 +28,28 @@ def ipam_config(net: Network) -> Any:
     return IPAMConfig(driver=net.ipam.get("driver") or "default", pool_configs=pools)
 
 
-__all__ = ["ipam_config"]
+def create_network(
+    api: docker.APIClient,
+    project: Project,
+    net: Network,
+    *,
+    driver: str,
+    attachable: bool | None,
+    scope: Literal["swarm"] | None = None,
+) -> None:
+    """Create the Compose network ``net`` of ``project`` with Escadre's labels (the caller translates errors)."""
+    api.create_network(
+        net.name,
+        driver=driver,
+        options=dict(net.driver_opts) or None,
+        ipam=ipam_config(net),
+        internal=net.internal,
+        labels={**net.labels, **labels_for(project.name)},
+        enable_ipv6=net.enable_ipv6,
+        attachable=attachable,
+        scope=scope,
+        check_duplicate=True,
+    )
+
+
+__all__ = ["create_network", "ipam_config"]

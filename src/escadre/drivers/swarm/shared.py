@@ -22,7 +22,7 @@ import docker.errors
 from escadre.core.errors import ConflictError, UsageError
 from escadre.core.progress import Progress, ProgressEvent
 from escadre.drivers.base import LABEL_APP, labels_for
-from escadre.drivers.engine.networks import ipam_config
+from escadre.drivers.engine.networks import create_network
 from escadre.model.project import Network, Project
 
 LOCAL_DRIVERS = frozenset({"bridge", "", "default"})
@@ -66,17 +66,8 @@ def ensure_networks(api: docker.APIClient, target: str, project: Project, progre
         if net.external or net.name in existing:
             continue
         driver = network_driver(net)
-        api.create_network(
-            net.name,
-            driver=driver,
-            options=dict(net.driver_opts) or None,
-            ipam=ipam_config(net),
-            internal=net.internal,
-            labels={**net.labels, **labels_for(project.name)},
-            enable_ipv6=net.enable_ipv6,
-            attachable=True,
-            scope="swarm" if driver == "overlay" else None,
-            check_duplicate=True,
+        create_network(
+            api, project, net, driver=driver, attachable=True, scope="swarm" if driver == "overlay" else None
         )
         detail = "overlay, attachable" + (", encrypted" if "encrypted" in net.driver_opts else "")
         if net.driver and net.driver != driver:
