@@ -46,9 +46,9 @@ from escadre.drivers.engine.client import Connection, connect, parse_time, trans
 from escadre.drivers.engine.images import resolve_image
 from escadre.drivers.engine.networks import create_network
 from escadre.drivers.engine.probe import run_health_test
-from escadre.drivers.engine.router import Router, server_of
+from escadre.drivers.engine.router import Router, RouterCache, server_of
 from escadre.drivers.engine.router_config import Listener, Server
-from escadre.drivers.engine.routing import apply_plan, router_listeners, router_networks
+from escadre.drivers.engine.routing import apply_plan, router_listeners
 from escadre.drivers.support import KeySupport
 from escadre.model.project import Project
 from escadre.model.revision import Revision
@@ -82,7 +82,12 @@ class DockerDriver:
         self._api: docker.APIClient | None = None
         self._lock = threading.Lock()
         self._image_locks: dict[str, threading.Lock] = {}
-        self._routers: dict[str, tuple[Any, Router]] = {}
+        self._routers = RouterCache(
+            lambda: self.api,
+            name,
+            local=self.connection.is_local,
+            data_dir=lambda: Settings.from_env().data_dir / "docker" / name,
+        )
 
     # ------------------------------------------------------------------------------- connection
 
@@ -405,28 +410,7 @@ class DockerDriver:
 
     def _router(self, project: Project) -> Router | None:
         """The project's router, when any of its services is routed."""
-        if not any(project.is_routed(name) for name in project.services):
-            return None
-        networks = router_networks(project)
-        settings = project.settings.router if project.settings is not None else None
-        key = (project.name, repr(sorted(networks.items())), repr(settings))
-        api = self.api  # takes self._lock itself: fetch it before
-        with self._lock:
-            # one Router per app and shape: its lock serialises the rollouts of several services
-            if self._routers.get(project.name, (None, None))[0] != key:
-                router = Router(
-                    api,
-                    self.name,
-                    project.name,
-                    networks=sorted(networks),
-                    local=self.connection.is_local,
-                    data_dir=Settings.from_env().data_dir / "docker" / self.name,
-                    metrics_port=settings.metrics_port if settings else None,
-                    slots=settings.slots if settings else 16,
-                    aliases=networks,
-                )
-                self._routers[project.name] = (key, router)
-            return self._routers[project.name][1]
+        return self._routers.get(project)
 
     @staticmethod
     def listeners(project: Project) -> list[Listener]:

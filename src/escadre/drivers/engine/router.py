@@ -34,7 +34,7 @@ import tarfile
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +71,8 @@ from escadre.drivers.engine.router_config import (
     split_weights,
 )
 from escadre.drivers.engine.router_image import ensure_router_image, find_binaries
+from escadre.drivers.engine.routing import router_networks
+from escadre.model.project import Project
 
 LABEL_SHAPE = "escadre.router-shape"
 READY_TIMEOUT = 15.0
@@ -516,4 +518,48 @@ def validate(config: str) -> None:
     raise OperationFailed(f"HAProxy refused the router configuration: {message}")
 
 
-__all__ = ["Counters", "Listener", "Router", "Server", "server_of"]
+class RouterCache:
+    """The routers of the apps one driver deploys: one ``Router`` per app and shape (its networks and
+    router settings), rebuilt when the shape changes. Its lock serialises the rollouts of several
+    services of an app. Thread-safe."""
+
+    def __init__(
+        self, api: Callable[[], docker.APIClient], target: str, *, local: bool, data_dir: Callable[[], Path]
+    ) -> None:
+        self._api = api
+        self.target = target
+        self.local = local
+        self._data_dir = data_dir
+        self._lock = threading.Lock()
+        self._routers: dict[str, tuple[Any, Router]] = {}
+
+    def get(self, project: Project) -> Router | None:
+        """The app's router, when any of its services is routed."""
+        if not any(project.is_routed(name) for name in project.services):
+            return None
+        networks = router_networks(project)
+        settings = project.settings.router if project.settings is not None else None
+        key = (project.name, repr(sorted(networks.items())), repr(settings))
+        api = self._api()  # the driver's client may take a lock of its own: fetched before ours
+        with self._lock:
+            if self._routers.get(project.name, (None, None))[0] != key:
+                router = Router(
+                    api,
+                    self.target,
+                    project.name,
+                    networks=sorted(networks),
+                    local=self.local,
+                    data_dir=self._data_dir(),
+                    metrics_port=settings.metrics_port if settings else None,
+                    slots=settings.slots if settings else 16,
+                    aliases=networks,
+                )
+                self._routers[project.name] = (key, router)
+            return self._routers[project.name][1]
+
+    def forget(self, app: str) -> None:
+        with self._lock:
+            self._routers.pop(app, None)
+
+
+__all__ = ["Counters", "Listener", "Router", "RouterCache", "Server", "server_of"]

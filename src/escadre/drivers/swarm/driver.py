@@ -103,7 +103,8 @@ class SwarmDriver:
         self._manager: str | None = None
         self._mesh: Mesh | None = None
         self._warned: set[str] = set()
-        self.routers = Routers(lambda: self.api, name, local=self.connection.is_local, data_dir=self._router_dir())
+        self._gateway_cache: dict[str, str] = {}
+        self.routers = Routers(lambda: self.api, name, local=self.connection.is_local, data_dir=self._router_dir)
 
     # ------------------------------------------------------------------------------- connection
 
@@ -382,7 +383,7 @@ class SwarmDriver:
         services = self._services(app, service)
         tasks = self._tasks([s["ID"] for s in services])
         nodes = self._nodes() if tasks else {}
-        gateways = self._gateways() if tasks and self.connection.is_local else {}
+        gateways = self._gateways(tasks) if tasks and self.connection.is_local else {}
         by_service: dict[str, list[dict[str, Any]]] = {}
         for task in tasks:
             by_service.setdefault(str(task.get("ServiceID")), []).append(task)
@@ -421,20 +422,36 @@ class SwarmDriver:
             resources = self._resources(app)
         return AppStatus(app=app, revisions=revisions, resources=tuple(resources))
 
-    def _gateways(self) -> dict[str, str]:
+    def _gateways(self, tasks: Sequence[Mapping[str, Any]]) -> Mapping[str, str]:
         """Container id → its address on this host's ``docker_gwbridge``: the one address of a task on
         this (manager) node that a process on the host reaches — overlay addresses live in the overlay's
-        own network namespace. Empty when the bridge does not exist yet."""
+        own network namespace. A container keeps its address for life, so the bridge is read again only
+        when a running task here is not known yet (observe is polled during every wait)."""
+        here = self._require_manager()
+        running = {
+            cid
+            for t in tasks
+            if t.get("NodeID") == here
+            and (t.get("Status") or {}).get("State") in ("running", "starting")  # both count as running
+            and (cid := _container_of(t))
+        }
+        with self._lock:
+            known = self._gateway_cache
+        if running <= known.keys():
+            return known
         try:
             with self._t("inspecting docker_gwbridge"):
                 found = self.api.inspect_network("docker_gwbridge")
         except TargetError:
-            return {}
-        return {
+            return {}  # not created yet
+        fresh = {
             cid: str(c.get("IPv4Address") or "").split("/")[0]
             for cid, c in (found.get("Containers") or {}).items()
             if c.get("IPv4Address")
         }
+        with self._lock:
+            self._gateway_cache = fresh  # every container on this host's bridge: the old entries go with it
+        return fresh
 
     def _resources(self, app: str) -> list[ResourceRef]:
         label = {"label": [f"{LABEL_APP}={app}"]}
@@ -564,7 +581,7 @@ class SwarmDriver:
             return False
         if any(t.get("NodeID") != manager for t in running):
             return None  # tasks on other nodes cannot be exec'd into through the manager
-        containers = [((t.get("Status") or {}).get("ContainerStatus") or {}).get("ContainerID") for t in running]
+        containers = [_container_of(t) for t in running]
         return all(c and run_health_test(self.api, self.name, c) for c in containers)
 
     # ---------------------------------------------------------------------------- native rolling
@@ -634,10 +651,13 @@ class SwarmDriver:
             yield from watch  # the rollout engine records each step (rollout.update events)
 
 
+def _container_of(task: Mapping[str, Any]) -> str:
+    return str(((task.get("Status") or {}).get("ContainerStatus") or {}).get("ContainerID") or "")
+
+
 def _reachable(inst: Instance, task: Mapping[str, Any], gateways: Mapping[str, str]) -> Instance:
     """``inst`` with its host-reachable address first, when its container runs on this host."""
-    container = str(((task.get("Status") or {}).get("ContainerStatus") or {}).get("ContainerID") or "")
-    gateway = gateways.get(container)
+    gateway = gateways.get(_container_of(task))
     if not gateway or inst.state != "running":
         return inst
     return replace(inst, addresses=(gateway, *inst.addresses))

@@ -18,62 +18,22 @@ service, because:
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
+from collections.abc import Mapping, Sequence
 from typing import Any
-
-import docker
 
 from escadre.core.errors import UsageError
 from escadre.core.progress import Progress, ProgressEvent
 from escadre.drivers.base import TrafficPlan
 from escadre.drivers.engine.client import translate
-from escadre.drivers.engine.router import Router
+from escadre.drivers.engine.router import RouterCache
 from escadre.drivers.engine.router_config import Server
-from escadre.drivers.engine.routing import apply_plan, router_listeners, router_networks
+from escadre.drivers.engine.routing import apply_plan, router_listeners
 from escadre.drivers.swarm.tasks import NodeInfo, addresses_by_network, current_tasks, revision_of
 from escadre.model.project import Project
 
 
-class Routers:
+class Routers(RouterCache):
     """The routers of the apps one driver deploys (one per app and shape; thread-safe)."""
-
-    def __init__(self, api: Callable[[], docker.APIClient], target: str, *, local: bool, data_dir: Path) -> None:
-        self._api = api
-        self.target = target
-        self.local = local
-        self.data_dir = data_dir
-        self._lock = threading.Lock()
-        self._routers: dict[str, tuple[Any, Router]] = {}
-
-    def get(self, project: Project) -> Router | None:
-        """The app's router, when any of its services is routed."""
-        networks = router_networks(project)
-        if not networks:
-            return None
-        settings = project.settings.router if project.settings is not None else None
-        key = (project.name, repr(sorted(networks.items())), repr(settings))
-        api = self._api()
-        with self._lock:
-            if self._routers.get(project.name, (None, None))[0] != key:
-                router = Router(
-                    api,
-                    self.target,
-                    project.name,
-                    networks=sorted(networks),
-                    local=self.local,
-                    data_dir=self.data_dir,
-                    metrics_port=settings.metrics_port if settings else None,
-                    slots=settings.slots if settings else 16,
-                    aliases=networks,
-                )
-                self._routers[project.name] = (key, router)
-            return self._routers[project.name][1]
-
-    def forget(self, app: str) -> None:
-        with self._lock:
-            self._routers.pop(app, None)
 
     def ensure(self, project: Project, progress: Progress) -> None:
         """Run the app's router with its listeners (after checking it can join every network)."""
