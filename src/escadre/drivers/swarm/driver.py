@@ -240,14 +240,14 @@ class SwarmDriver:
         # everything that can fail on the user's side is checked before anything is created
         secrets, configs = wanted(project, "secret"), wanted(project, "config")
         with self._t(f"checking the shared resources of {project.name}"):
-            check_networks(self.api, self.name, project)
-            check_volumes(self.api, self.name, project)
+            networks = check_networks(self.api, self.name, project)
+            volumes = check_volumes(self.api, self.name, project)
             for kind, items in zip(KINDS, (secrets, configs), strict=True):
                 Objects(self.api, kind).check(items, self.name)
         with self._t(f"creating the networks of {project.name}"):
-            ensure_networks(self.api, self.name, project, progress)
+            ensure_networks(self.api, project, networks, progress)
         with self._t(f"creating the volumes of {project.name}"):
-            ensure_volumes(self.api, self.name, project, progress)
+            ensure_volumes(self.api, project, volumes, progress)
         with self._objects_lock:
             for kind, items in zip(KINDS, (secrets, configs), strict=True):
                 with self._t(f"creating the {kind}s of {project.name}"):

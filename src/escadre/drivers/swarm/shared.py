@@ -14,6 +14,7 @@ engines are not reachable through it).
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping, Set
 from typing import Any
 
 import docker
@@ -60,8 +61,8 @@ def check_networks(api: docker.APIClient, target: str, project: Project) -> dict
     return existing
 
 
-def ensure_networks(api: docker.APIClient, target: str, project: Project, progress: Progress) -> None:
-    existing = check_networks(api, target, project)
+def ensure_networks(api: docker.APIClient, project: Project, existing: Mapping[str, Any], progress: Progress) -> None:
+    """Create the project's networks missing from ``existing`` (what ``check_networks`` returned)."""
     for net in project.networks.values():
         if net.external or net.name in existing:
             continue
@@ -87,8 +88,8 @@ def check_volumes(api: docker.APIClient, target: str, project: Project) -> set[s
     return existing
 
 
-def ensure_volumes(api: docker.APIClient, target: str, project: Project, progress: Progress) -> None:
-    existing = check_volumes(api, target, project)
+def ensure_volumes(api: docker.APIClient, project: Project, existing: Set[str], progress: Progress) -> None:
+    """Create the project's volumes missing from ``existing`` (what ``check_volumes`` returned)."""
     for vol in project.volumes.values():
         if vol.external or vol.name in existing:
             continue
